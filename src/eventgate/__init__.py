@@ -1,0 +1,3 @@
+"""eventgate: a self-hosted event gateway."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from eventgate.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""Reading request bodies: content type, size limit, strict decoding into a msgspec Struct.
+
+Decoding errors become DomainErrors with codes that name the field, so each API module
+can render them in its own error shape.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from eventgate.domain.errors import DomainError, bad_request
+
+T = TypeVar("T")
+
+MAX_BODY_BYTES = 32 * 1024
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_AT_PATH = re.compile(r" - at `\$\.?([A-Za-z0-9_]*)")
+
+_decoders: dict[type, msgspec.json.Decoder] = {}
+
+
+def is_json_content_type(value: str) -> bool:
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > max_bytes:
+                raise payload_too_large(max_bytes)
+        except ValueError:
+            raise bad_request("invalid_content_length", "Content-Length is not a number") from None
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > max_bytes:
+            raise payload_too_large(max_bytes)
+    return bytes(chunks)
+
+
+def payload_too_large(max_bytes: int) -> DomainError:
+    return DomainError(413, "payload_too_large", f"the request body must be at most {max_bytes} bytes")
+
+
+async def read_json_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body of a request that must declare a JSON content type (else 415)."""
+    if not is_json_content_type(request.headers.get("content-type", "")):
+        raise DomainError(415, "missing_json_content_type", "Content-Type must be application/json")
+    return await read_body(request, max_bytes)
+
+
+def decode_struct(body: bytes, struct_type: type[T]) -> T:
+    """Strictly decode a JSON object into struct_type; unknown fields and wrong types are 400s."""
+    decoder = _decoders.get(struct_type)
+    if decoder is None:
+        decoder = _decoders[struct_type] = msgspec.json.Decoder(struct_type)
+    if not body.strip():
+        raise bad_request("invalid_json", "the request body must be a JSON object")
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as error:
+        raise validation_error(error) from None
+    except msgspec.DecodeError as error:
+        raise bad_request("invalid_json", f"the request body is not valid JSON: {error}") from None
+
+
+def validation_error(error: msgspec.ValidationError) -> DomainError:
+    text = str(error)
+    unknown = _UNKNOWN_FIELD.search(text)
+    if unknown:
+        name = unknown.group(1)
+        return bad_request("unknown_field", f"unknown field {name!r}", name)
+    at = _AT_PATH.search(text)
+    if at and at.group(1):
+        name = at.group(1)
+        return bad_request(f"{name}_invalid", f"{name}: {text.split(' - at ')[0]}", name)
+    if text.startswith("Expected `object`"):
+        return bad_request("invalid_json", "the request body must be a JSON object")
+    return bad_request("invalid_request", text)
+
+
+def sent_fields(struct: Any) -> dict[str, Any]:
+    """Fields present in the request; JSON null counts as absent, msgspec.UNSET marks the rest."""
+    return {name: value for name in struct.__struct_fields__
+            if (value := getattr(struct, name)) is not msgspec.UNSET and value is not None}

@@ -1,0 +1,34 @@
+"""Seed 001: POST /event/{create,update,close} — the channel in the body, strict fields,
+the {success, data, error, error_code} envelope."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eventgate.api.envelope import failure, success
+from eventgate.api.lifecycle_fields import BodyFormRequest
+from eventgate.api.producer_request import run_producer_request
+from eventgate.domain.commands import STRICT_BODY_FORM
+from eventgate.domain.errors import DomainError
+from eventgate.domain.lifecycle import OperationKind
+
+
+def _endpoint(kind: OperationKind):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        try:
+            outcome = await run_producer_request(request, kind, BodyFormRequest, STRICT_BODY_FORM)
+        except DomainError as error:
+            return failure(error)
+        return success(outcome.response)
+
+    endpoint.__name__ = f"{kind}_event_body_form"
+    endpoint.__doc__ = f"{kind.capitalize()} an event in the channel named in the body (seed 001)."
+    return endpoint
+
+
+routes = [
+    Route(f"/event/{kind}", _endpoint(kind), methods=["POST"], name=f"event_{kind}")
+    for kind in ("create", "update", "close")
+]

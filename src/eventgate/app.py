@@ -1,0 +1,64 @@
+"""The ASGI application: routes from every API module, the runtime in app.state, JSON errors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventgate.api import channel_events_body, channel_events_path, events_resource, health, openapi
+from eventgate.api.envelope import failure, internal_error
+from eventgate.config import Settings
+from eventgate.domain.errors import DomainError
+from eventgate.runtime import Runtime
+
+log = logging.getLogger("eventgate")
+
+
+def build_app(settings: Settings) -> Starlette:
+    runtime = Runtime.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = [
+        *channel_events_body.routes,
+        *channel_events_path.routes,
+        *events_resource.routes,
+        *health.routes,
+        *openapi.routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        HTTPException: _http_error, Exception: _unexpected_error,
+    })
+    app.state.runtime = runtime
+    return app
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return failure(DomainError(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+                               headers=dict(exc.headers or {})))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return internal_error()
+
+
+def app_from_environment() -> Starlette:
+    """uvicorn factory: settings come from EVENTGATE_* variables (the CLI sets them)."""
+    from eventgate.cli import settings_from_environment
+
+    return build_app(settings_from_environment(os.environ))

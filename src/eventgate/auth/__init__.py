@@ -1,0 +1,1 @@
+"""Who may do what: channel passwords, API keys and their scopes, the gateway token."""

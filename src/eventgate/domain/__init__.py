@@ -1,0 +1,1 @@
+"""Pure rules of eventgate: validation, lifecycle, merge patches. No I/O here."""

@@ -1,0 +1,41 @@
+"""Identifiers: Crockford base32 channel ids, event ids, op ids, API keys."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+
+CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CHANNEL_ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_:\-]+$")
+
+
+def new_channel_id() -> str:
+    """26 Crockford base32 characters encoding 128 random bits (the top two bits are zero)."""
+    value = secrets.randbits(128)
+    chars = []
+    for _ in range(26):
+        chars.append(CROCKFORD_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def is_channel_id(value: str) -> bool:
+    return bool(CHANNEL_ID_PATTERN.match(value))
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_op_id() -> str:
+    return "op-" + uuid.uuid4().hex
+
+
+def new_workspace_id() -> str:
+    return secrets.token_hex(6)
+
+
+def new_client_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,76 @@
+"""The running server's parts, built once at start and shared by every route.
+
+Data flows one way: api → service → domain → store (writer) → on_commit → subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import anyio
+
+from eventgate.auth.passwords import AttemptLimiter
+from eventgate.config import Settings
+from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory
+from eventgate.service.event_reads import EventReader
+from eventgate.service.keys import KeyDirectory
+from eventgate.service.lifecycle import LifecycleService
+from eventgate.store.database import Database, migrate, open_database
+from eventgate.store.writer import CommittedOperation, EventWriter, WriterSettings
+
+log = logging.getLogger("eventgate")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    writer: EventWriter
+    directory: ChannelDirectory
+    authenticator: ChannelAuthenticator
+    lifecycle: LifecycleService
+    keys: KeyDirectory
+    reader: EventReader
+    commit_listeners: list[Callable[[list[CommittedOperation]], None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Runtime":
+        database = open_database(settings.database_url)
+        writer = EventWriter(database, WriterSettings(
+            strict_event_types=settings.strict_event_types,
+            idempotency_retention_ms=int(settings.idempotency_retention_days * 86_400_000),
+        ))
+        directory = ChannelDirectory(database)
+        authenticator = ChannelAuthenticator(
+            directory, AttemptLimiter(settings.password_attempts, settings.password_attempt_window)
+        )
+        runtime = cls(
+            settings=settings, database=database, writer=writer, directory=directory,
+            authenticator=authenticator, lifecycle=LifecycleService(writer, authenticator),
+            keys=KeyDirectory(database), reader=EventReader(database),
+        )
+        writer.on_commit = runtime._committed
+        return runtime
+
+    def _committed(self, operations: list[CommittedOperation]) -> None:
+        for listener in self.commit_listeners:
+            listener(operations)
+
+    async def start(self) -> None:
+        await anyio.to_thread.run_sync(migrate, self.database)
+        self.writer.start(asyncio.get_running_loop())
+        log.info("eventgate ready on %s", _redact(self.database.url))
+
+    async def stop(self) -> None:
+        await anyio.to_thread.run_sync(self.writer.stop)
+        self.database.dispose()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

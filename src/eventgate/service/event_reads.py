@@ -1,0 +1,33 @@
+"""Reading one event and its timeline for API-key callers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from eventgate.domain.errors import not_found
+from eventgate.store.database import Database
+from eventgate.store.events import get_event, timeline
+
+
+class EventReader:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _event(self, workspace_id: str, event_id: str) -> dict[str, Any] | None:
+        with self.database.reader.connect() as connection:
+            return get_event(connection, workspace_id, event_id)
+
+    async def event(self, workspace_id: str, event_id: str) -> dict[str, Any]:
+        event = await anyio.to_thread.run_sync(self._event, workspace_id, event_id)
+        if event is None:
+            raise not_found("event_not_found", f"event {event_id} does not exist")
+        return event
+
+    def _timeline(self, event_pk: int) -> list[dict[str, Any]]:
+        with self.database.reader.connect() as connection:
+            return timeline(connection, event_pk)
+
+    async def timeline(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        return await anyio.to_thread.run_sync(self._timeline, event["pk"])

@@ -1,0 +1,1 @@
+"""Everything that touches the database lives in this package; SQL appears nowhere else."""

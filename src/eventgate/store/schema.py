@@ -1,0 +1,141 @@
+"""The tables, as SQLAlchemy Core objects. Migrations create them; queries use these names.
+
+Times are integer milliseconds since the Unix epoch. JSON values are stored as text
+encoded by msgspec, which keeps SQLite and PostgreSQL identical.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# BIGINT on PostgreSQL; INTEGER on SQLite so that it becomes the rowid alias.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+workspaces = sa.Table(
+    "workspaces", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+# One row per workspace, locked by every write transaction: it hands out `seq` in commit order.
+sequences = sa.Table(
+    "sequences", metadata,
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(128), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("channel_ids", sa.Text, nullable=True),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+channels = sa.Table(
+    "channels", metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("password_changed_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_channels_workspace", "workspace_id"),
+)
+
+event_types = sa.Table(
+    "event_types", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    # Lower-cased code: codes are unique per workspace case-insensitively.
+    sa.Column("code_key", sa.String(64), nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("type", sa.String(8), nullable=False, server_default="CUSTOM"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "code_key", name="uq_event_types_code"),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("id", sa.String(128), nullable=False),
+    sa.Column("channel_id", sa.String(26), nullable=False),
+    sa.Column("thing_id", sa.String(64), nullable=True),
+    sa.Column("event_type_id", sa.BigInteger, nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("status", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("images", sa.Text, nullable=False),
+    sa.Column("attrs", sa.Text, nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("actions", sa.Text, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=True),
+    sa.Column("ended_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "id", name="uq_events_id"),
+    sa.Index("ix_events_workspace_pk", "workspace_id", "pk"),
+    sa.Index("ix_events_state", "workspace_id", "state", "pk"),
+    sa.Index("ix_events_severity", "workspace_id", "severity", "pk"),
+    sa.Index("ix_events_channel", "workspace_id", "channel_id", "pk"),
+    sa.Index("ix_events_thing", "workspace_id", "thing_id", "pk"),
+    sa.Index("ix_events_type", "workspace_id", "event_type_id", "pk"),
+    sa.Index("ix_events_created", "workspace_id", "created_at"),
+)
+
+# Tags (seed 002 "topics") one row each, so that filtering by tag uses an index.
+event_tags = sa.Table(
+    "event_tags", metadata,
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    sa.Column("tag", sa.String(64), nullable=False),
+    sa.Column("event_pk", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "tag", "event_pk", name="pk_event_tags"),
+    sa.Index("ix_event_tags_event", "event_pk"),
+)
+
+# The timeline: every operation, forever (until retention), with the event as it was after it.
+operations = sa.Table(
+    "operations", metadata,
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("event_pk", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("channel_id", sa.String(26), nullable=False),
+    sa.Column("op_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("event_time", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "seq", name="pk_operations"),
+    sa.Index("ix_operations_event", "event_pk", "seq"),
+)
+
+idempotency_records = sa.Table(
+    "idempotency_records", metadata,
+    sa.Column("channel_id", sa.String(26), nullable=False),
+    sa.Column("op_id", sa.String(128), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("channel_id", "op_id", name="pk_idempotency_records"),
+    sa.Index("ix_idempotency_created", "created_at"),
+)

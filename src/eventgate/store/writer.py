@@ -1,0 +1,444 @@
+"""Group commit: every event write goes through one writer thread, many requests per transaction.
+
+Why: a durable commit costs an fsync (SQLite) or a WAL flush (PostgreSQL). Requests that
+arrive while one transaction commits are gathered into the next, so durability costs one
+flush per batch instead of one per request.
+
+Each transaction first locks the `sequences` row of every workspace it touches, then reads,
+decides and writes. Holding that lock until commit is what makes `seq` increase in commit
+order across processes: nobody can take seq n+1 before the holder of n has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from eventgate import ids
+from eventgate.domain.errors import DomainError, bad_request, conflict, not_found
+from eventgate.domain.lifecycle import (
+    SYSTEM_TYPE_OF_KIND,
+    LifecycleCommand,
+    apply_operation,
+    new_event,
+    operation_fields,
+)
+from eventgate.domain.times import now_ms
+from eventgate.metrics import operations_committed, write_batch_seconds, write_batch_size
+from eventgate.store import codec
+from eventgate.store.database import Database
+from eventgate.store.events import EVENT_SELECT, event_to_row, public_event, row_to_event
+from eventgate.store.schema import (
+    channels,
+    event_tags,
+    event_types,
+    events,
+    idempotency_records,
+    operations,
+    sequences,
+)
+
+log = logging.getLogger("eventgate.writer")
+
+MAX_BATCH = 512
+RETRIES = 3
+
+
+class CredentialsChanged(DomainError):
+    """The channel's password changed after the caller verified it; verify again."""
+
+    def __init__(self) -> None:
+        super().__init__(403, "password_mismatch", "the channel password has changed")
+
+
+@dataclass(slots=True)
+class WriteRequest:
+    command: LifecycleCommand
+    workspace_id: str
+    # The password hash the caller verified against, or None when an API key authorised it.
+    verified_password_hash: str | None
+    received_at: int
+    future: asyncio.Future | None = None
+
+
+@dataclass(slots=True)
+class CommittedOperation:
+    """An operation as it was committed: what subscribers are told."""
+
+    workspace_id: str
+    seq: int
+    kind: str
+    op_id: str
+    event_id: str
+    channel_id: str
+    event_time: int
+    received_at: int
+    fields: dict[str, Any]
+    event: dict[str, Any]
+
+    @property
+    def system_type(self) -> str:
+        return SYSTEM_TYPE_OF_KIND[self.kind]
+
+
+@dataclass(slots=True)
+class WriteOutcome:
+    response: dict[str, Any]
+    replayed: bool
+    operation: CommittedOperation | None = None
+
+
+@dataclass(slots=True)
+class _EventSlot:
+    """An event as the batch sees it: loaded or created, and what must be written back."""
+
+    event: dict[str, Any]
+    is_new: bool = False
+    dirty: bool = False
+    deleted: bool = False
+    original_tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WriterSettings:
+    strict_event_types: bool = False
+    idempotency_retention_ms: int = 7 * 24 * 3600 * 1000
+
+
+class EventWriter:
+    """Owns the writer thread. `submit` is called from the event loop."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: WriterSettings | None = None,
+        on_commit: Callable[[list[CommittedOperation]], None] | None = None,
+    ) -> None:
+        self.database = database
+        self.settings = settings or WriterSettings()
+        self.on_commit = on_commit
+        self._queue: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._is_postgres = not database.is_sqlite
+        self._last_sweep = time.monotonic()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="eventgate-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def submit(self, command: LifecycleCommand, *, workspace_id: str,
+                     verified_password_hash: str | None) -> WriteOutcome:
+        assert self._loop is not None, "writer not started"
+        future = self._loop.create_future()
+        self._queue.put(WriteRequest(command, workspace_id, verified_password_hash, now_ms(), future))
+        return await future
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop_after = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop_after = True
+                    break
+                batch.append(item)
+            try:
+                results = self._commit(batch)
+            except Exception:  # a bug must fail these requests, never kill the writer thread
+                log.exception("write batch of %d failed unexpectedly", len(batch))
+                results = [DomainError(500, "internal_error", "the write failed unexpectedly; it has been logged")
+                           for _ in batch]
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, batch, results)
+            except RuntimeError:  # loop closed during shutdown
+                pass
+            self._maybe_sweep()
+            if stop_after:
+                return
+
+    def _deliver(self, batch: list[WriteRequest], results: list[WriteOutcome | BaseException]) -> None:
+        committed: list[CommittedOperation] = []
+        for request, result in zip(batch, results):
+            if isinstance(result, WriteOutcome) and result.operation is not None:
+                committed.append(result.operation)
+            future = request.future
+            if future is None or future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        if committed and self.on_commit is not None:
+            try:
+                self.on_commit(committed)
+            except Exception:  # a subscriber problem must never fail a producer
+                log.exception("publishing committed operations failed")
+
+    def _commit(self, batch: list[WriteRequest]) -> list[WriteOutcome | BaseException]:
+        for attempt in range(RETRIES):
+            started = time.perf_counter()
+            try:
+                with self.database.writer.begin() as connection:
+                    results = _Batch(connection, batch, self.settings, self._is_postgres).apply()
+            except DBAPIError as error:
+                log.warning("write batch of %d failed (attempt %d): %s", len(batch), attempt + 1, error)
+                if len(batch) > 1:
+                    # Isolate the request that breaks the batch; the others still commit.
+                    return [result for request in batch for result in self._commit([request])]
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            write_batch_seconds.observe(time.perf_counter() - started)
+            write_batch_size.observe(len(batch))
+            for result in results:
+                if isinstance(result, WriteOutcome) and result.operation is not None:
+                    operations_committed.labels(result.operation.kind).inc()
+            return results
+        return [DomainError(503, "store_unavailable", "the event store could not commit; retry")]
+
+    def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep < 600:
+            return
+        self._last_sweep = time.monotonic()
+        cutoff = now_ms() - self.settings.idempotency_retention_ms
+        try:
+            with self.database.writer.begin() as connection:
+                connection.execute(sa.delete(idempotency_records).where(idempotency_records.c.created_at < cutoff))
+        except DBAPIError:
+            log.exception("sweeping idempotency records failed")
+
+
+class _Batch:
+    """One transaction's worth of requests: load what they touch, decide each, write once."""
+
+    def __init__(self, connection: sa.Connection, requests: list[WriteRequest], settings: WriterSettings,
+                 is_postgres: bool) -> None:
+        self.connection = connection
+        self.requests = requests
+        self.settings = settings
+        self.is_postgres = is_postgres
+        self.last_seq: dict[str, int] = {}
+        self.channels: dict[str, tuple[str, str]] = {}
+        self.idempotency: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self.new_idempotency: list[dict[str, Any]] = []
+        self.slots: dict[tuple[str, str], _EventSlot] = {}
+        self.types: dict[tuple[str, str], tuple[int, str, int]] = {}
+        self.operations: list[tuple[CommittedOperation, _EventSlot]] = []
+
+    # loading ----------------------------------------------------------------------------
+
+    def _lock_sequences(self) -> None:
+        for workspace_id in sorted({r.workspace_id for r in self.requests}):
+            query = sa.select(sequences.c.last_seq).where(sequences.c.workspace_id == workspace_id)
+            if self.is_postgres:
+                query = query.with_for_update()
+            self.last_seq[workspace_id] = self.connection.execute(query).scalar_one()
+
+    def _load(self) -> None:
+        channel_ids = {r.command.channel_id for r in self.requests if r.command.channel_id}
+        if channel_ids:
+            for row in self.connection.execute(
+                sa.select(channels.c.id, channels.c.workspace_id, channels.c.password_hash)
+                .where(channels.c.id.in_(channel_ids))
+            ):
+                self.channels[row.id] = (row.workspace_id, row.password_hash)
+        keys = {(r.command.channel_id, r.command.op_id) for r in self.requests if r.command.channel_id}
+        if keys:
+            for row in self.connection.execute(
+                sa.select(idempotency_records.c.channel_id, idempotency_records.c.op_id,
+                          idempotency_records.c.request_hash, idempotency_records.c.response)
+                .where(sa.tuple_(idempotency_records.c.channel_id, idempotency_records.c.op_id).in_(keys))
+            ):
+                self.idempotency[(row.channel_id, row.op_id)] = (row.request_hash, codec.load(row.response))
+        by_workspace: dict[str, set[str]] = {}
+        for request in self.requests:
+            if request.command.event_id:
+                by_workspace.setdefault(request.workspace_id, set()).add(request.command.event_id)
+        for workspace_id, event_ids in by_workspace.items():
+            for row in self.connection.execute(
+                EVENT_SELECT.where(events.c.workspace_id == workspace_id, events.c.id.in_(event_ids))
+            ):
+                event = row_to_event(row)
+                self.slots[(workspace_id, event["id"])] = _EventSlot(event, original_tags=list(event["tags"]))
+        codes: dict[str, set[str]] = {}
+        for request in self.requests:
+            if request.command.event_type:
+                codes.setdefault(request.workspace_id, set()).add(request.command.event_type.lower())
+        for workspace_id, code_keys in codes.items():
+            for row in self.connection.execute(
+                sa.select(event_types.c.id, event_types.c.code, event_types.c.code_key, event_types.c.status)
+                .where(event_types.c.workspace_id == workspace_id, event_types.c.code_key.in_(code_keys))
+            ):
+                self.types[(workspace_id, row.code_key)] = (row.id, row.code, row.status)
+
+    # deciding ---------------------------------------------------------------------------
+
+    def _resolve_type(self, workspace_id: str, code: str) -> tuple[int, str]:
+        key = (workspace_id, code.lower())
+        found = self.types.get(key)
+        if found is None:
+            if self.settings.strict_event_types:
+                raise bad_request("unknown_event_type", f"event type {code!r} is not registered", "event_type")
+            now = now_ms()
+            type_id = self.connection.execute(
+                sa.insert(event_types).values(
+                    workspace_id=workspace_id, name=code, code=code, code_key=code.lower(), status=1,
+                    type="CUSTOM", created_at=now, updated_at=now,
+                ).returning(event_types.c.id)
+            ).scalar_one()
+            found = (type_id, code, 1)
+            self.types[key] = found
+        type_id, stored_code, status = found
+        if status != 1:
+            raise conflict("event_type_inactive", f"event type {stored_code!r} is inactive")
+        return type_id, stored_code
+
+    def _decide(self, request: WriteRequest) -> WriteOutcome:
+        command = request.command
+        workspace_id = request.workspace_id
+        if request.verified_password_hash is not None:
+            channel = self.channels.get(command.channel_id)
+            if channel is None or channel[0] != workspace_id:
+                raise not_found("channel_not_found", f"channel {command.channel_id} does not exist")
+            if channel[1] != request.verified_password_hash:
+                raise CredentialsChanged()
+        idempotency_key = (command.channel_id, command.op_id) if command.channel_id else None
+        if idempotency_key is not None:
+            recorded = self.idempotency.get(idempotency_key)
+            if recorded is not None:
+                if recorded[0] != command.request_hash:
+                    raise conflict("idempotency_conflict",
+                                   f"op_id {command.op_id!r} was already used with a different request")
+                return WriteOutcome(response=recorded[1], replayed=True)
+
+        type_id: int | None = None
+        type_code: str | None = None
+        if command.event_type:
+            type_id, type_code = self._resolve_type(workspace_id, command.event_type)
+            command.event_type = type_code
+
+        if command.kind == "create":
+            event_id = command.event_id or ids.new_event_id()
+            existing = self.slots.get((workspace_id, event_id))
+            if existing is not None:  # a delete earlier in this same batch still counts as existing
+                raise conflict("event_exists", f"event {event_id} already exists")
+            event = new_event(command, workspace_id=workspace_id, event_id=event_id,
+                              received_at=request.received_at)
+            event["event_type_id"] = type_id
+            event["pk"] = None
+            slot = _EventSlot(event, is_new=True)
+            self.slots[(workspace_id, event_id)] = slot
+        else:
+            slot = self.slots.get((workspace_id, command.event_id or ""))
+            if slot is None or slot.deleted or (command.channel_id and slot.event["channel_id"] != command.channel_id):
+                raise not_found("event_not_found", f"event {command.event_id} does not exist")
+            if command.kind == "delete":
+                slot.event = dict(slot.event, state="deleted", updated_at=request.received_at)
+                slot.deleted = True
+            else:
+                slot.event = apply_operation(slot.event, command, received_at=request.received_at)
+                if type_id is not None:
+                    slot.event["event_type_id"] = type_id
+            slot.dirty = True
+
+        seq = self.last_seq[workspace_id] + 1
+        self.last_seq[workspace_id] = seq
+        slot.event["seq"] = seq
+        event = slot.event
+        operation = CommittedOperation(
+            workspace_id=workspace_id, seq=seq, kind=command.kind, op_id=command.op_id,
+            event_id=event["id"], channel_id=event["channel_id"], event_time=command.event_time,
+            received_at=request.received_at, fields=operation_fields(command), event=public_event(event),
+        )
+        self.operations.append((operation, slot))
+        response = {"channel_id": event["channel_id"], "op_id": command.op_id, "event_id": event["id"],
+                    "thing_id": event["thing_id"], "accepted": True}
+        if idempotency_key is not None and command.request_hash:
+            self.idempotency[idempotency_key] = (command.request_hash, response)
+            self.new_idempotency.append({
+                "channel_id": command.channel_id, "op_id": command.op_id, "request_hash": command.request_hash,
+                "response": codec.dump(response), "created_at": request.received_at,
+            })
+        return WriteOutcome(response=response, replayed=False, operation=operation)
+
+    # writing ----------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        connection = self.connection
+        new_slots = [s for s in self.slots.values() if s.is_new]
+        if new_slots:
+            inserted = connection.execute(
+                sa.insert(events).returning(events.c.pk, sort_by_parameter_order=True),
+                [event_to_row(s.event) for s in new_slots],
+            ).all()
+            for slot, row in zip(new_slots, inserted):
+                slot.event["pk"] = row.pk
+        changed = [s for s in self.slots.values() if s.dirty and not s.is_new and not s.deleted]
+        if changed:
+            connection.execute(
+                sa.update(events).where(events.c.pk == sa.bindparam("b_pk")),
+                [dict(event_to_row(s.event), b_pk=s.event["pk"]) for s in changed],
+            )
+        deleted = [s.event["pk"] for s in self.slots.values() if s.deleted]
+        retagged = [s for s in self.slots.values()
+                    if not s.deleted and (s.is_new or s.event["tags"] != s.original_tags)]
+        stale_tag_pks = deleted + [s.event["pk"] for s in retagged if not s.is_new]
+        if stale_tag_pks:
+            connection.execute(sa.delete(event_tags).where(event_tags.c.event_pk.in_(stale_tag_pks)))
+        tag_rows = [{"workspace_id": s.event["workspace_id"], "tag": tag, "event_pk": s.event["pk"]}
+                    for s in retagged for tag in s.event["tags"]]
+        if tag_rows:
+            connection.execute(sa.insert(event_tags), tag_rows)
+        if deleted:
+            connection.execute(sa.delete(events).where(events.c.pk.in_(deleted)))
+        if self.operations:
+            connection.execute(sa.insert(operations), [
+                {"workspace_id": op.workspace_id, "seq": op.seq, "event_pk": slot.event["pk"],
+                 "event_id": op.event_id, "channel_id": op.channel_id, "op_id": op.op_id, "kind": op.kind,
+                 "fields": codec.dump(op.fields), "event_time": op.event_time, "received_at": op.received_at,
+                 "event": codec.dump(op.event)}
+                for op, slot in self.operations
+            ])
+        if self.new_idempotency:
+            connection.execute(sa.insert(idempotency_records), self.new_idempotency)
+        for workspace_id, last_seq in self.last_seq.items():
+            connection.execute(
+                sa.update(sequences).where(sequences.c.workspace_id == workspace_id).values(last_seq=last_seq)
+            )
+
+    def apply(self) -> list[WriteOutcome | BaseException]:
+        self._lock_sequences()
+        self._load()
+        results: list[WriteOutcome | BaseException] = []
+        for request in self.requests:
+            try:
+                results.append(self._decide(request))
+            except DomainError as error:
+                results.append(error)
+        self._write()
+        return results

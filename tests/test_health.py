@@ -1,0 +1,50 @@
+"""Liveness, readiness, metrics and the OpenAPI document."""
+
+from eventgate.api.catalogue import operations
+
+
+def test_healthz_is_ok(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_reports_database_reachable(client):
+    reply = client.get("/readyz")
+    assert reply.status_code == 200
+    assert reply.json()["checks"]["database"] is True
+
+
+def test_metrics_are_prometheus_text(client):
+    reply = client.get("/metrics")
+    assert reply.status_code == 200
+    assert "eventgate_write_batch_size" in reply.text
+
+
+def test_openapi_document_lists_every_route(server, client):
+    document = client.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    documented = {(method.upper(), path) for path, methods in document["paths"].items() for method in methods}
+    for route in server.app.routes:
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            if method == "HEAD":
+                continue
+            assert (method, route.path) in documented, f"{method} {route.path} is missing from the catalogue"
+    assert len(documented) == len(operations())
+
+
+def test_openapi_schema_comes_from_the_validating_types(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    body_form = schemas["BodyFormRequest"]
+    assert "channel_id" in body_form["properties"]
+    assert body_form.get("additionalProperties") is False
+
+
+def test_docs_page_is_served(client):
+    reply = client.get("/docs")
+    assert reply.status_code == 200
+    assert "openapi.json" in reply.text
+
+
+def test_unknown_route_is_json_404(client):
+    reply = client.get("/no/such/route")
+    assert reply.status_code == 404
+    assert reply.json()["error_code"] == "not_found"
