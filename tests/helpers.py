@@ -10,17 +10,17 @@ import httpx
 from tests.conftest import PASSWORD
 
 
-def body_form(channel_id: str, **fields: Any) -> dict[str, Any]:
+def body_form(channel: str, /, **fields: Any) -> dict[str, Any]:
     """A valid seed-001 create body; override or add fields with keyword arguments."""
-    body = {"channel_id": channel_id, "password": PASSWORD, "title": "Database lag", "status": "ongoing",
+    body = {"channel_id": channel, "password": PASSWORD, "title": "Database lag", "status": "ongoing",
             "message": "Replica delay > 30s", "severity": "high", "event_time": int(time.time())}
     body.update(fields)
     return {k: v for k, v in body.items() if v is not ...}
 
 
-def lifecycle_body(channel_id: str, event_id: str, **fields: Any) -> dict[str, Any]:
+def lifecycle_body(channel: str, event_id: str, /, **fields: Any) -> dict[str, Any]:
     """A valid seed-001 update/close body."""
-    body = {"channel_id": channel_id, "password": PASSWORD, "event_id": event_id, "status": "investigating",
+    body = {"channel_id": channel, "password": PASSWORD, "event_id": event_id, "status": "investigating",
             "message": "still lagging", "severity": "high", "event_time": int(time.time())}
     body.update(fields)
     return {k: v for k, v in body.items() if v is not ...}

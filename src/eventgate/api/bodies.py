@@ -68,6 +68,8 @@ def decode_struct(body: bytes, struct_type: type[T]) -> T:
         raise validation_error(error) from None
     except msgspec.DecodeError as error:
         raise bad_request("invalid_json", f"the request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise bad_request("invalid_json", "the request body is nested too deeply") from None
 
 
 def validation_error(error: msgspec.ValidationError) -> DomainError:
