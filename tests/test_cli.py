@@ -104,3 +104,14 @@ def test_help_lists_the_commands():
     result = eventgate("--help")
     for command in ("serve", "migrate", "channel", "key"):
         assert command in result.stdout
+
+
+def test_workspace_create_makes_a_separate_tenant(database_url):
+    result = eventgate("workspace", "create", "--name", "acme-cli-test", "--database-url", database_url, "--json")
+    assert result.returncode == 0, result.stderr
+    workspace_id = json.loads(result.stdout)["workspace_id"]
+    channel = eventgate("channel", "create", "--name", "a", "--password", "password-123", "--workspace",
+                        "acme-cli-test", "--database-url", database_url, "--json")
+    assert json.loads(channel.stdout)["workspace_id"] == workspace_id
+    again = eventgate("workspace", "create", "--name", "acme-cli-test", "--database-url", database_url)
+    assert again.returncode != 0

@@ -12,7 +12,6 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 import eventgate
-from eventgate.api.envelope import JSONResponse
 
 
 class ErrorEnvelope(msgspec.Struct):

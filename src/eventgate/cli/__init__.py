@@ -12,7 +12,6 @@ from typing import Any, Mapping
 
 import click
 
-from eventgate.auth.keys import DEFAULT_SCOPES, SCOPES
 from eventgate.config import Settings
 from eventgate.store.database import DEFAULT_DATABASE_URL
 

@@ -32,9 +32,9 @@ def workspace_create(name: str, database_url: str, as_json: bool) -> None:
 
     database = open_migrated(database_url)
     with database.writer.begin() as connection:
-        if findfind_workspace_or_fail(connection, name) is not None:
+        if find_workspace(connection, name) is not None:
             raise click.UsageError(f"workspace {name!r} exists")
-        created = createfind_workspace_or_fail(connection, name)
+        created = create_workspace(connection, name)
     emit(as_json, {"workspace_id": created.id, "name": created.name}, created.id)
 
 
