@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventgate.api import channel_events_body, channel_events_path, events_resource, health, openapi
+from eventgate.api import type_registry
 from eventgate.api.envelope import failure, internal_error
 from eventgate.config import Settings
 from eventgate.domain.errors import DomainError
@@ -38,6 +39,7 @@ def build_app(settings: Settings) -> Starlette:
         *events_resource.routes,
         *health.routes,
         *openapi.routes,
+        *type_registry.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         HTTPException: _http_error, Exception: _unexpected_error,

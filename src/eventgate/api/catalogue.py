@@ -8,6 +8,7 @@ import msgspec
 
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation
+from eventgate.api.type_registry import EventTypeCreated, EventTypeFields, EventTypePage, EventTypeView
 
 
 class LifecycleAccepted(msgspec.Struct):
@@ -46,8 +47,41 @@ def operations() -> list[ApiOperation]:
                             security="api_key", scope="events:read", errors=(401, 403, 404)))
     ops.append(ApiOperation("GET", "/events/{event_id}/timeline", "An event's operations, oldest first", "Events",
                             security="api_key", scope="events:read", errors=(401, 403, 404)))
+    ops.extend(event_type_registry_operations())
     for path, summary in (("/healthz", "The process is up"), ("/readyz", "Database and broker reachable"),
                           ("/metrics", "Prometheus metrics"), ("/openapi.json", "This document"),
                           ("/docs", "Human-readable API docs")):
         ops.append(ApiOperation("GET", path, summary, "Operations"))
     return ops
+
+
+TYPES_TAG = "Event-type registry"
+PAGE_PARAMETERS = (
+    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    {"name": "per_page", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+)
+
+
+def event_type_registry_operations() -> list[ApiOperation]:
+    """Seed 003 (/api/b/v2/events)."""
+    read, write = "types:read", "types:write"
+    one = "/api/b/v2/events/{id}"
+    return [
+        ApiOperation("GET", "/api/b/v2/events", "List event types a page at a time", TYPES_TAG,
+                     response=EventTypePage, security="api_key", scope=read, errors=(400, 401, 403),
+                     parameters=PAGE_PARAMETERS),
+        ApiOperation("POST", "/api/b/v2/events", "Register a CUSTOM event type", TYPES_TAG, EventTypeFields,
+                     EventTypeCreated, security="api_key", scope=write, errors=(400, 401, 403, 413, 415),
+                     success_status=201),
+        ApiOperation("GET", one, "Retrieve an event type", TYPES_TAG, response=EventTypeView,
+                     security="api_key", scope=read, errors=(400, 401, 403, 404)),
+        ApiOperation("PUT", one, "Change an event type's name and code", TYPES_TAG, EventTypeFields,
+                     EventTypeView, security="api_key", scope=write, errors=(400, 401, 403, 404, 413, 415)),
+        ApiOperation("DELETE", one, "Delete an event type no stored event carries", TYPES_TAG,
+                     security="api_key", scope=write, errors=(400, 401, 403, 404, 409), success_status=204),
+        ApiOperation("POST", one + "/activate", "Activate an event type", TYPES_TAG,
+                     security="api_key", scope=write, errors=(400, 401, 403, 404), success_status=204),
+        ApiOperation("POST", one + "/deactivate", "Deactivate an event type: new events of it are refused",
+                     TYPES_TAG, security="api_key", scope=write, errors=(400, 401, 403, 404), success_status=204),
+    ]
