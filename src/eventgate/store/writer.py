@@ -247,7 +247,8 @@ class _Batch:
         self.idempotency: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self.new_idempotency: list[dict[str, Any]] = []
         self.slots: dict[tuple[str, str], _EventSlot] = {}
-        self.types: dict[tuple[str, str], tuple[int, str, int]] = {}
+        # (workspace_id, code_key) → (type id, code, status, "CUSTOM" | "SYSTEM")
+        self.types: dict[tuple[str, str], tuple[int, str, int, str]] = {}
         self.operations: list[tuple[CommittedOperation, _EventSlot]] = []
 
     # loading ----------------------------------------------------------------------------
@@ -291,10 +292,11 @@ class _Batch:
                 codes.setdefault(request.workspace_id, set()).add(request.command.event_type.lower())
         for workspace_id, code_keys in codes.items():
             for row in self.connection.execute(
-                sa.select(event_types.c.id, event_types.c.code, event_types.c.code_key, event_types.c.status)
+                sa.select(event_types.c.id, event_types.c.code, event_types.c.code_key, event_types.c.status,
+                          event_types.c.type)
                 .where(event_types.c.workspace_id == workspace_id, event_types.c.code_key.in_(code_keys))
             ):
-                self.types[(workspace_id, row.code_key)] = (row.id, row.code, row.status)
+                self.types[(workspace_id, row.code_key)] = (row.id, row.code, row.status, row.type)
 
     # deciding ---------------------------------------------------------------------------
 
@@ -311,9 +313,13 @@ class _Batch:
                     type="CUSTOM", created_at=now, updated_at=now,
                 ).returning(event_types.c.id)
             ).scalar_one()
-            found = (type_id, code, 1)
+            found = (type_id, code, 1, "CUSTOM")
             self.types[key] = found
-        type_id, stored_code, status = found
+        type_id, stored_code, status, kind = found
+        if kind == "SYSTEM":
+            # SYSTEM codes name operations (event_created …), not what happened; an event cannot be one.
+            raise bad_request("event_type_reserved",
+                              f"event_type {stored_code!r} is a SYSTEM event type; use a CUSTOM code", "event_type")
         if status != 1:
             raise conflict("event_type_inactive", f"event type {stored_code!r} is inactive")
         return type_id, stored_code
