@@ -66,6 +66,11 @@ def test_created_type_is_an_active_custom_type(registry):
                                      "status": 1, "type": "CUSTOM"}
 
 
+def test_name_may_hold_any_printable_unicode(registry):
+    type_id = registry.create("door_open", "Tür geöffnet 🚪")
+    assert registry.get(type_id)["name"] == "Tür geöffnet 🚪"
+
+
 def test_name_is_trimmed(registry):
     type_id = registry.create("door_open", "  Door opened  ")
     assert registry.get(type_id)["name"] == "Door opened"
@@ -375,7 +380,8 @@ def test_update_with_a_bad_code_is_400(registry, code):
 
 
 @pytest.mark.parametrize("name, code", [("", "name_invalid"), ("   ", "name_invalid"),
-                                        ("n" * 257, "name_too_long")])
+                                        ("n" * 257, "name_too_long"), ("Door\x00opened", "name_invalid"),
+                                        ("Door\nopened", "name_invalid")])
 def test_bad_name_is_400(shared, name, code):
     reply = shared.client.post(TYPES, json={"name": name, "code": "door_open"})
     assert reply.status_code == 400

@@ -56,7 +56,11 @@ class TypePage:
 
 
 def valid_name(value: Any) -> str:
-    return rules.text(value, "name", MAX_NAME)
+    name = rules.text(value, "name", MAX_NAME)
+    # PostgreSQL text cannot hold NUL, and no other control character belongs in a display name.
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise bad_request("name_invalid", "name must not contain control characters", "name")
+    return name
 
 
 def valid_code(value: Any) -> str:
