@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from eventgate.api import channel_events_body, channel_events_path, events_resource, health, openapi
 from eventgate.api import type_registry
+from eventgate.api import dashboard, stats
 from eventgate.api.envelope import failure, internal_error
 from eventgate.config import Settings
 from eventgate.domain.errors import DomainError
@@ -40,6 +41,8 @@ def build_app(settings: Settings) -> Starlette:
         *health.routes,
         *openapi.routes,
         *type_registry.routes,
+        *stats.routes,
+        *dashboard.routes,  # the page at / and its files
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         HTTPException: _http_error, Exception: _unexpected_error,

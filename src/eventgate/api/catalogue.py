@@ -48,6 +48,7 @@ def operations() -> list[ApiOperation]:
     ops.append(ApiOperation("GET", "/events/{event_id}/timeline", "An event's operations, oldest first", "Events",
                             security="api_key", scope="events:read", errors=(401, 403, 404)))
     ops.extend(event_type_registry_operations())
+    ops.extend(dashboard_operations())
     for path, summary in (("/healthz", "The process is up"), ("/readyz", "Database and broker reachable"),
                           ("/metrics", "Prometheus metrics"), ("/openapi.json", "This document"),
                           ("/docs", "Human-readable API docs")):
@@ -84,4 +85,21 @@ def event_type_registry_operations() -> list[ApiOperation]:
                      security="api_key", scope=write, errors=(400, 401, 403, 404), success_status=204),
         ApiOperation("POST", one + "/deactivate", "Deactivate an event type: new events of it are refused",
                      TYPES_TAG, security="api_key", scope=write, errors=(400, 401, 403, 404), success_status=204),
+    ]
+
+
+def dashboard_operations() -> list[ApiOperation]:
+    """The overview counts, the key's identity, and the web dashboard's page and files."""
+    from eventgate.api.dashboard import WhoAmI
+    from eventgate.api.stats import StatsOverviewReply
+
+    return [
+        ApiOperation("GET", "/stats/overview", "Events per hour over the last 24 h by severity, and ongoing now",
+                     "Dashboard", response=StatsOverviewReply, security="api_key", scope="events:read",
+                     errors=(401, 403)),
+        ApiOperation("GET", "/whoami", "The presented API key: owner, workspace, scopes, channels, expiry",
+                     "Dashboard", response=WhoAmI, security="api_key", errors=(401,)),
+        ApiOperation("GET", "/", "The web dashboard", "Dashboard"),
+        ApiOperation("GET", "/static/{asset}", "The web dashboard's scripts, styles and icons", "Dashboard",
+                     errors=(404,)),
     ]

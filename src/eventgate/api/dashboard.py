@@ -1,0 +1,146 @@
+"""The web dashboard: the page at `/`, its files under `/static/`, and `GET /whoami`,
+which tells the page who a key belongs to and what it may do.
+
+The page is plain ES modules and CSS from `eventgate/static/` (no build step). It is served
+with a Content-Security-Policy that allows only its own scripts and styles: even a bug that
+put event text into markup could not run a script.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import anyio
+import msgspec
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from eventgate.api.envelope import JSONResponse, failure
+from eventgate.api.key_auth import presented_key
+from eventgate.auth.keys import SCOPES, ApiKey
+from eventgate.domain.errors import DomainError
+from eventgate.domain.times import ms_to_seconds
+from eventgate.store.schema import workspaces
+
+STATIC_DIRECTORY = Path(__file__).resolve().parent.parent / "static"
+
+# Images in events are producers' http(s) URLs, so img-src is open to those schemes;
+# everything else is this origin only. connect-src names ws(s) explicitly for older browsers.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' http: https: data:; "
+    "connect-src 'self' {ws_origin}; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    # The page's address never travels to the image hosts it loads from.
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+# The page's own files: one flat folder, names that cannot climb out of it, and explicit media
+# types (a module script is refused by browsers unless it is served as JavaScript).
+ASSET_NAME = re.compile(r"^[a-z0-9_-]{1,64}\.(js|css|svg)$")
+MEDIA_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8", "svg": "image/svg+xml"}
+
+
+async def dashboard_asset(request: Request) -> Response:
+    """One of the dashboard's scripts, styles or icons; revalidated on every load (ETag) so an
+    upgrade shows at once."""
+    name = request.path_params["asset"]
+    match = ASSET_NAME.match(name)
+    path = STATIC_DIRECTORY / name
+    if match is None or not path.is_file():
+        return failure(DomainError(404, "not_found", "Not Found"))
+    stat = path.stat()
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, stat_result=stat, media_type=MEDIA_TYPES[match.group(1)], headers=headers)
+
+
+_page_cache: bytes | None = None
+
+
+def _page() -> bytes:
+    global _page_cache
+    if _page_cache is None:
+        _page_cache = (STATIC_DIRECTORY / "index.html").read_bytes()
+    return _page_cache
+
+
+async def dashboard_page(request: Request) -> Response:
+    """The dashboard (a single page; its views live in the URL's fragment)."""
+    scheme = "wss" if request.url.scheme in ("https", "wss") else "ws"
+    host = request.headers.get("host", "")
+    ws_origin = f"{scheme}://{host}" if host and _plain_host(host) else ""
+    headers = dict(PAGE_HEADERS)
+    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(ws_origin=ws_origin).replace("  ", " ")
+    return Response(_page(), media_type="text/html; charset=utf-8", headers=headers)
+
+
+def _plain_host(host: str) -> bool:
+    # The Host header goes into a response header: accept only what a host[:port] can hold.
+    return all(ch.isalnum() or ch in ".-:[]" for ch in host) and len(host) <= 255
+
+
+class KeyIdentity(msgspec.Struct):
+    id: str
+    user_id: str
+    workspace_id: str
+    workspace_name: str | None
+    scopes: list[str]
+    effective_scopes: list[str]
+    channel_ids: list[str] | None
+    expires_at: int | float | None
+
+
+class WhoAmI(msgspec.Struct):
+    data: KeyIdentity
+
+
+def _workspace_name(request: Request, workspace_id: str) -> str | None:
+    with request.app.state.runtime.database.reader.connect() as connection:
+        return connection.execute(
+            sa.select(workspaces.c.name).where(workspaces.c.id == workspace_id)
+        ).scalar_one_or_none()
+
+
+def identity_view(key: ApiKey, workspace_name: str | None) -> KeyIdentity:
+    effective = [s for s in SCOPES if key.has_scope(s)]
+    return KeyIdentity(
+        id=key.id, user_id=key.user_id, workspace_id=key.workspace_id, workspace_name=workspace_name,
+        scopes=list(key.scopes), effective_scopes=effective,
+        channel_ids=list(key.channel_ids) if key.channel_ids is not None else None,
+        expires_at=ms_to_seconds(key.expires_at),
+    )
+
+
+async def whoami(request: Request) -> Response:
+    """The presented key's owner, workspace, scopes, channels and expiry (any valid key)."""
+    try:
+        plain = presented_key(request)
+        if plain is None:
+            raise DomainError(401, "authentication_required", "an API key is required (Authorization: Bearer <key>)",
+                              headers={"WWW-Authenticate": "Bearer"})
+        key = await request.app.state.runtime.keys.find(plain)
+        if key is None:
+            raise DomainError(401, "invalid_api_key", "the API key is unknown, revoked or expired",
+                              headers={"WWW-Authenticate": "Bearer"})
+        name = await anyio.to_thread.run_sync(_workspace_name, request, key.workspace_id)
+    except DomainError as error:
+        return failure(error)
+    return JSONResponse(WhoAmI(identity_view(key, name)))
+
+
+routes = [
+    Route("/", dashboard_page, methods=["GET"], name="dashboard"),
+    Route("/whoami", whoami, methods=["GET"], name="whoami"),
+    Route("/static/{asset}", dashboard_asset, methods=["GET"], name="dashboard_asset"),
+]

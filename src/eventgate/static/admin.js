@@ -1,0 +1,382 @@
+// Administration for admin keys: channels (create, rotate the password), API keys (create,
+// revoke) and event types (create, rename, activate/deactivate). Secrets — a new key, a new
+// channel password — are shown once, in a dialog, and never kept by the page.
+
+import { el, replaceChildren } from "./dom.js";
+import { absoluteTime, timeElement } from "./format.js";
+
+const TABS = [["channels", "Channels"], ["keys", "API keys"], ["types", "Event types"]];
+const SCOPES = ["events:read", "events:write", "types:read", "types:write", "subscribe", "admin"];
+const DEFAULT_SCOPES = new Set(["events:read", "events:write", "types:read", "types:write", "subscribe"]);
+const DAY = 86400;
+const EXPIRY_CHOICES = [["", "Never"], [String(DAY), "1 day"], [String(7 * DAY), "7 days"], [String(30 * DAY), "30 days"],
+  [String(90 * DAY), "90 days"], [String(365 * DAY), "1 year"]];
+const TYPES_PER_PAGE = 50;
+
+function field(label, control, help) {
+  return el("label", { class: "field" }, el("span", null, label), control,
+    help ? el("span", { class: "muted small" }, help) : null);
+}
+
+function formError() {
+  return el("p", { class: "error", role: "alert" });
+}
+
+/** Show a secret once: a modal dialog with the value, a copy button, and a plain warning. */
+export function showSecret(title, label, secret, extra) {
+  const value = el("input", { type: "text", readonly: true, value: secret, class: "secret-value",
+    "aria-label": label, spellcheck: "false" });
+  const copied = el("span", { class: "muted", role: "status" });
+  const dialog = el("dialog", { class: "secret-dialog", "aria-labelledby": "secret-title" },
+    el("h2", { id: "secret-title" }, title),
+    el("p", null, `This ${label.toLowerCase()} is shown only now. Copy it somewhere safe: it cannot be shown again.`),
+    extra || null,
+    value,
+    el("div", { class: "dialog-actions" },
+      el("button", { type: "button", class: "button secondary", on: { click: async () => {
+        value.select();
+        try {
+          await navigator.clipboard.writeText(secret);
+          copied.textContent = "Copied.";
+        } catch {
+          copied.textContent = "Press Ctrl+C to copy the selected text.";
+        }
+      } } }, "Copy"),
+      copied,
+      el("button", { type: "button", class: "button", on: { click: () => dialog.close() } }, "Done")));
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  value.select();
+  return dialog;
+}
+
+function expiresWord(expiresAt) {
+  if (expiresAt === null || expiresAt === undefined) return "never";
+  return absoluteTime(expiresAt);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class ChannelsTab {
+  constructor(context) {
+    this.context = context;
+    this.api = context.api;
+  }
+
+  mount(container) {
+    this.table = el("div", { class: "table-wrap" }, el("p", { class: "muted" }, "Loading channels…"));
+    const name = el("input", { name: "name", required: true, maxlength: "128", autocomplete: "off" });
+    const password = el("input", { name: "password", type: "password", minlength: "8", maxlength: "128",
+      autocomplete: "new-password" });
+    const error = formError();
+    const form = el("form", { class: "card admin-form", "aria-labelledby": "new-channel-h", on: { submit: async (e) => {
+      e.preventDefault();
+      error.textContent = "";
+      const body = { name: name.value.trim() };
+      if (password.value) body.password = password.value;
+      try {
+        const created = (await this.api.post("admin/channels", body)).data;
+        form.reset();
+        this.context.forgetChannels();
+        if (created.password) {
+          showSecret("Channel created", "Channel password", created.password,
+            el("p", null, "Channel id: ", el("code", null, created.channel_id || created.id)));
+        }
+        this.load();
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    } } },
+    el("h2", { id: "new-channel-h" }, "New channel"),
+    field("Name", name),
+    field("Password", password, "8–128 characters. Leave empty to have eventgate generate one (shown once)."),
+    error,
+    el("button", { type: "submit", class: "button" }, "Create channel"));
+    container.append(el("section", { class: "card" }, el("h2", null, "Channels"), this.table), form);
+    this.load();
+  }
+
+  async load() {
+    try {
+      const channels = (await this.api.get("admin/channels")).data || [];
+      this.render(channels);
+    } catch (failure) {
+      replaceChildren(this.table, el("p", { class: "error" }, `Cannot list channels: ${failure.message}`));
+    }
+  }
+
+  render(channels) {
+    if (!channels.length) {
+      replaceChildren(this.table, el("p", { class: "muted" }, "No channels yet."));
+      return;
+    }
+    replaceChildren(this.table, el("table", { class: "data" },
+      el("thead", null, el("tr", null, ["Name", "Channel id", "Created", ""].map((h) =>
+        el("th", { scope: "col" }, h)))),
+      el("tbody", null, channels.map((channel) => {
+        const id = channel.channel_id || channel.id;
+        return el("tr", { dataset: { channelId: id } },
+          el("td", null, channel.name, channel.is_default ? el("span", { class: "chip" }, "default") : null),
+          el("td", null, el("code", null, id)),
+          el("td", null, timeElement(channel.created_at)),
+          el("td", { class: "row-actions" }, channel.is_default
+            ? el("span", { class: "muted small" }, "written through API keys") : el("button", {
+            type: "button", class: "button secondary", "aria-label": `Rotate the password of ${channel.name}`,
+            on: { click: () => this.rotate(id, channel.name) },
+          }, "Rotate password")));
+      }))));
+  }
+
+  async rotate(id, name) {
+    if (!window.confirm(`Give channel “${name}” a new password? Producers using the old one will be refused at once.`)) {
+      return;
+    }
+    try {
+      const reply = (await this.api.post(`admin/channels/${encodeURIComponent(id)}/rotate-password`, {})).data;
+      showSecret("New channel password", "Channel password", reply.password,
+        el("p", null, "Channel ", el("strong", null, name), " (", el("code", null, id), ")"));
+      this.load();
+    } catch (failure) {
+      window.alert(`The password was not changed: ${failure.message}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class KeysTab {
+  constructor(context) {
+    this.context = context;
+    this.api = context.api;
+  }
+
+  mount(container) {
+    this.table = el("div", { class: "table-wrap" }, el("p", { class: "muted" }, "Loading keys…"));
+    this.channelBoxes = el("div", { class: "checks" }, el("span", { class: "muted" }, "Loading channels…"));
+    const user = el("input", { name: "user_id", required: true, maxlength: "128", autocomplete: "off" });
+    const scopes = el("fieldset", { class: "checks" }, el("legend", null, "Scopes"),
+      SCOPES.map((scope) => el("label", { class: "check" },
+        el("input", { type: "checkbox", name: "scope", value: scope, checked: DEFAULT_SCOPES.has(scope) }), scope)));
+    const expires = el("select", { name: "expires" }, EXPIRY_CHOICES.map(([value, label]) =>
+      el("option", { value }, label)));
+    const error = formError();
+    const form = el("form", { class: "card admin-form", "aria-labelledby": "new-key-h", on: { submit: async (e) => {
+      e.preventDefault();
+      error.textContent = "";
+      const data = new FormData(form);
+      const body = { user_id: user.value.trim(), scopes: data.getAll("scope").map(String) };
+      const channels = data.getAll("channel").map(String);
+      if (channels.length) body.channel_ids = channels;
+      if (expires.value) body.expires_in = Number(expires.value);
+      if (!body.scopes.length) {
+        error.textContent = "Choose at least one scope.";
+        return;
+      }
+      try {
+        const created = (await this.api.post("admin/keys", body)).data;
+        form.reset();
+        showSecret("API key created", "API key", created.key,
+          el("p", null, "Key ", el("code", null, created.id), " for ", el("strong", null, created.user_id || body.user_id)));
+        this.load();
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    } } },
+    el("h2", { id: "new-key-h" }, "New API key"),
+    field("User", user, "Who the key belongs to (a name)."),
+    scopes,
+    el("fieldset", { class: "checks" }, el("legend", null, "Channels (none ticked: every channel)"), this.channelBoxes),
+    field("Expires", expires),
+    error,
+    el("button", { type: "submit", class: "button" }, "Create key"));
+    container.append(el("section", { class: "card" }, el("h2", null, "API keys"), this.table), form);
+    this.load();
+    this.loadChannels();
+  }
+
+  async loadChannels() {
+    try {
+      const channels = await this.context.listChannels();
+      replaceChildren(this.channelBoxes, channels.map((c) => el("label", { class: "check" },
+        el("input", { type: "checkbox", name: "channel", value: c.channel_id || c.id }), c.name)));
+    } catch (failure) {
+      replaceChildren(this.channelBoxes, el("span", { class: "error" }, `Cannot list channels: ${failure.message}`));
+    }
+  }
+
+  async load() {
+    try {
+      const keys = (await this.api.get("admin/keys")).data || [];
+      this.render(keys);
+    } catch (failure) {
+      replaceChildren(this.table, el("p", { class: "error" }, `Cannot list keys: ${failure.message}`));
+    }
+  }
+
+  render(keys) {
+    const mine = this.context.identity.id;
+    replaceChildren(this.table, el("table", { class: "data" },
+      el("thead", null, el("tr", null, ["Key", "User", "Scopes", "Channels", "Expires", "Created", ""].map((h) =>
+        el("th", { scope: "col" }, h)))),
+      el("tbody", null, keys.map((key) => {
+        const revoked = key.revoked_at !== null && key.revoked_at !== undefined;
+        const expired = !revoked && key.active === false;
+        return el("tr", { class: revoked || expired ? "is-revoked" : null, dataset: { keyId: key.id } },
+          el("td", null, el("code", null, key.id), key.id === mine ? el("span", { class: "chip" }, "this key") : null),
+          el("td", null, key.user_id),
+          el("td", null, (key.scopes || []).map((s) => el("span", { class: "chip" }, s))),
+          el("td", null, key.channel_ids ? key.channel_ids.map((c) => el("code", { class: "chip" }, c)) : "all"),
+          el("td", null, expiresWord(key.expires_at)),
+          el("td", null, timeElement(key.created_at)),
+          el("td", { class: "row-actions" }, revoked
+            ? el("span", { class: "muted" }, "revoked ", timeElement(key.revoked_at))
+            : expired ? el("span", { class: "muted" }, "expired") : el("button", { type: "button", class: "button danger", "aria-label": `Revoke key ${key.id}`,
+              on: { click: () => this.revoke(key) } }, "Revoke")));
+      }))));
+  }
+
+  async revoke(key) {
+    const own = key.id === this.context.identity.id ? " This is the key you are signed in with." : "";
+    if (!window.confirm(`Revoke key ${key.id} of ${key.user_id}? It stops working at once.${own}`)) return;
+    try {
+      await this.api.delete(`admin/keys/${encodeURIComponent(key.id)}`);
+      this.load();
+    } catch (failure) {
+      window.alert(`The key was not revoked: ${failure.message}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class TypesTab {
+  constructor(context) {
+    this.context = context;
+    this.api = context.api;
+    this.page = 1;
+  }
+
+  mount(container) {
+    this.table = el("div", { class: "table-wrap" }, el("p", { class: "muted" }, "Loading event types…"));
+    this.pager = el("nav", { class: "pager", "aria-label": "Event type pages" });
+    const name = el("input", { name: "name", required: true, maxlength: "256", autocomplete: "off" });
+    const code = el("input", { name: "code", required: true, maxlength: "64", pattern: "[A-Za-z0-9_]+",
+      autocomplete: "off", spellcheck: "false" });
+    const error = formError();
+    const form = el("form", { class: "card admin-form", "aria-labelledby": "new-type-h", on: { submit: async (e) => {
+      e.preventDefault();
+      error.textContent = "";
+      try {
+        await this.api.post("api/b/v2/events", { name: name.value.trim(), code: code.value.trim() });
+        form.reset();
+        this.load();
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    } } },
+    el("h2", { id: "new-type-h" }, "New event type"),
+    field("Name", name), field("Code", code, "Letters, digits and _ (what producers send as event_type)."),
+    error,
+    el("button", { type: "submit", class: "button" }, "Create type"));
+    container.append(el("section", { class: "card" }, el("h2", null, "Event types"), this.table, this.pager), form);
+    this.load();
+  }
+
+  async load() {
+    try {
+      const reply = await this.api.get("api/b/v2/events", { page: this.page, per_page: TYPES_PER_PAGE });
+      this.render(reply.data || [], reply.pagination);
+    } catch (failure) {
+      replaceChildren(this.table, el("p", { class: "error" }, `Cannot list event types: ${failure.message}`));
+    }
+  }
+
+  render(types, pagination) {
+    replaceChildren(this.table, el("table", { class: "data" },
+      el("thead", null, el("tr", null, ["Name", "Code", "Kind", "Status", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", null, types.map((type) => this.row(type)))));
+    const pages = pagination ? pagination.total_pages : 1;
+    replaceChildren(this.pager, pages > 1 ? [
+      el("button", { type: "button", class: "button secondary", disabled: this.page <= 1,
+        on: { click: () => { this.page -= 1; this.load(); } } }, "Previous"),
+      el("span", { class: "muted" }, `Page ${this.page} of ${pages}`),
+      el("button", { type: "button", class: "button secondary", disabled: this.page >= pages,
+        on: { click: () => { this.page += 1; this.load(); } } }, "Next"),
+    ] : null);
+  }
+
+  row(type) {
+    const system = type.type === "SYSTEM";
+    const active = type.status === 1;
+    const row = el("tr", { class: active ? null : "is-inactive", dataset: { typeId: String(type.id), code: type.code } },
+      el("td", null, type.name),
+      el("td", null, el("code", null, type.code)),
+      el("td", null, system ? "system" : "custom"),
+      el("td", null, el("span", { class: ["badge", active ? "state-ongoing" : "state-closed"] },
+        active ? "active" : "inactive")),
+      el("td", { class: "row-actions" }, system ? el("span", { class: "muted" }, "read-only") : [
+        el("button", { type: "button", class: "button secondary", "aria-label": `Rename ${type.code}`,
+          on: { click: () => this.edit(row, type) } }, "Rename"),
+        el("button", { type: "button", class: "button secondary",
+          "aria-label": `${active ? "Deactivate" : "Activate"} ${type.code}`,
+          on: { click: () => this.toggle(type, active) } }, active ? "Deactivate" : "Activate"),
+      ]));
+    return row;
+  }
+
+  edit(row, type) {
+    const name = el("input", { value: type.name, required: true, maxlength: "256", "aria-label": "Name" });
+    const code = el("input", { value: type.code, required: true, maxlength: "64", pattern: "[A-Za-z0-9_]+",
+      "aria-label": "Code", spellcheck: "false" });
+    const error = el("span", { class: "error", role: "alert" });
+    const form = el("form", { class: "inline-form", on: { submit: async (e) => {
+      e.preventDefault();
+      try {
+        await this.api.put(`api/b/v2/events/${type.id}`, { name: name.value.trim(), code: code.value.trim() });
+        this.load();
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    } } }, name, code,
+    el("button", { type: "submit", class: "button" }, "Save"),
+    el("button", { type: "button", class: "button secondary", on: { click: () => this.load() } }, "Cancel"),
+    error);
+    replaceChildren(row, el("td", { colspan: "5" }, form));
+    name.focus();
+  }
+
+  async toggle(type, active) {
+    try {
+      await this.api.post(`api/b/v2/events/${type.id}/${active ? "deactivate" : "activate"}`);
+      this.load();
+    } catch (failure) {
+      window.alert(failure.message);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class AdminView {
+  constructor(context, tab) {
+    this.context = context;
+    this.tab = TABS.some(([name]) => name === tab) ? tab : "channels";
+  }
+
+  mount(container) {
+    document.title = "Administration · eventgate";
+    const panel = el("div", { class: "admin-panel", id: `admin-${this.tab}` });
+    container.append(
+      el("h1", null, "Administration"),
+      el("nav", { class: "tabs", "aria-label": "Administration" }, TABS.map(([name, label]) =>
+        el("a", { href: `#/admin/${name}`, "aria-current": name === this.tab ? "page" : null }, label))),
+      panel);
+    const Tab = { channels: ChannelsTab, keys: KeysTab, types: TypesTab }[this.tab];
+    new Tab(this.context).mount(panel);
+  }
+
+  unmount() {
+    for (const dialog of document.querySelectorAll("dialog.secret-dialog")) dialog.close();
+  }
+}

@@ -1,0 +1,342 @@
+// The live board: the workspace's events, newest first, from GET events (cursor pages,
+// loaded as the list scrolls), kept current by the live feed. Filters live in the URL's
+// fragment (#/?severity=high&q=disk) so a view can be bookmarked.
+
+import { el, replaceChildren } from "./dom.js";
+import { SEVERITIES, severityBadge, stateBadge, timeElement, refreshRelativeTimes, severityLabel } from "./format.js";
+import { Overview } from "./overview.js";
+
+const PAGE_SIZE = 50;
+const MIN_SEARCH = 3;
+export const FILTER_NAMES = ["q", "state", "severity", "channel_id", "topic", "event_type"];
+
+/** Filters from the fragment's query; unknown names and bad values are ignored. */
+export function filtersFrom(params) {
+  const filters = {};
+  for (const name of FILTER_NAMES) {
+    const value = (params.get(name) || "").trim();
+    if (value) filters[name] = value;
+  }
+  if (filters.state && !["ongoing", "closed"].includes(filters.state)) delete filters.state;
+  if (filters.severity && !SEVERITIES.includes(filters.severity)) delete filters.severity;
+  return filters;
+}
+
+function listParams(filters, cursor) {
+  const params = { limit: PAGE_SIZE, cursor };
+  if (filters.q && filters.q.length >= MIN_SEARCH) params.q = filters.q;
+  if (filters.state) params.active = filters.state === "ongoing" ? "true" : "false";
+  for (const name of ["severity", "channel_id", "topic", "event_type"]) {
+    if (filters[name]) params[name] = filters[name];
+  }
+  return params;
+}
+
+/** The same test the server applies, for events that arrive live. */
+export function matches(event, filters) {
+  if (filters.state && event.state !== filters.state) return false;
+  if (filters.severity && event.severity !== filters.severity) return false;
+  if (filters.channel_id && event.channel_id !== filters.channel_id) return false;
+  if (filters.topic && !(event.tags || []).includes(filters.topic)) return false;
+  if (filters.event_type && String(event.event_type || "").toLowerCase() !== filters.event_type.toLowerCase()) {
+    return false;
+  }
+  if (filters.q && filters.q.length >= MIN_SEARCH) {
+    const needle = filters.q.toLowerCase();
+    const haystack = `${event.title || ""}\n${event.message || ""}`.toLowerCase();
+    if (!haystack.includes(needle)) return false;
+  }
+  return true;
+}
+
+function option(value, label, selected) {
+  return el("option", { value, selected: value === selected }, label);
+}
+
+export class BoardView {
+  constructor(context, params) {
+    this.context = context;
+    this.api = context.api;
+    this.feed = context.feed;
+    this.filters = filtersFrom(params);
+    this.rows = new Map(); // event id → {event, node}
+    this.order = []; // event ids, top to bottom
+    this.cursor = null;
+    this.exhausted = false;
+    this.loading = false;
+    this.generation = 0; // bumps on every filter change; stale pages are dropped
+    this.overview = context.identity.effective_scopes.includes("events:read") ? new Overview(this.api) : null;
+    this.onFrame = (frame) => this.applyFrame(frame.detail);
+    this.timeTicker = null;
+  }
+
+  mount(container) {
+    this.list = el("ol", { class: "event-list", "aria-label": "Events, newest first", "aria-live": "polite",
+      "aria-relevant": "additions" });
+    this.status = el("p", { class: "list-status muted", role: "status" });
+    this.more = el("button", { type: "button", class: "button secondary load-more", hidden: true,
+      on: { click: () => this.loadPage() } }, "Load older events");
+    this.sentinel = el("div", { class: "sentinel", "aria-hidden": "true" });
+    this.root = el("div", { class: "board" },
+      this.overview ? this.overview.root : null,
+      this.filterForm(),
+      el("section", { class: "events", "aria-label": "Events" }, this.list, this.status, this.more, this.sentinel));
+    container.append(this.root);
+    if (this.overview) this.overview.start();
+    this.feed?.addEventListener("frame", this.onFrame);
+    this.observer = new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) this.loadPage();
+    }, { rootMargin: "600px" });
+    this.observer.observe(this.sentinel);
+    this.timeTicker = setInterval(() => refreshRelativeTimes(this.list), 30000);
+    this.reload();
+  }
+
+  unmount() {
+    this.generation += 1;
+    this.observer?.disconnect();
+    this.feed?.removeEventListener("frame", this.onFrame);
+    this.overview?.stop();
+    clearInterval(this.timeTicker);
+    clearTimeout(this.typingTimer);
+  }
+
+  filterForm() {
+    const f = this.filters;
+    const field = (label, control) => el("label", { class: "field" }, el("span", null, label), control);
+    this.search = el("input", { type: "search", name: "q", value: f.q || "", placeholder: "Title or message",
+      autocomplete: "off", maxlength: "256", "aria-describedby": "search-hint" });
+    this.hint = el("span", { id: "search-hint", class: "hint muted" });
+    const state = el("select", { name: "state" }, option("", "Any state", f.state || ""),
+      option("ongoing", "Ongoing", f.state), option("closed", "Closed", f.state));
+    const severity = el("select", { name: "severity" }, option("", "Any severity", f.severity || ""),
+      SEVERITIES.map((s) => option(s, severityLabel(s), f.severity)));
+    const channel = el("input", { type: "text", name: "channel_id", value: f.channel_id || "",
+      placeholder: "Channel id", list: "channel-options", autocomplete: "off", spellcheck: "false" });
+    const topic = el("input", { type: "text", name: "topic", value: f.topic || "", placeholder: "Tag",
+      list: "topic-options", autocomplete: "off" });
+    const type = el("input", { type: "text", name: "event_type", value: f.event_type || "", placeholder: "Type code",
+      list: "type-options", autocomplete: "off", spellcheck: "false" });
+    this.channelOptions = el("datalist", { id: "channel-options" });
+    this.topicOptions = el("datalist", { id: "topic-options" });
+    this.typeOptions = el("datalist", { id: "type-options" });
+    const form = el("form", { class: "filters card", role: "search", "aria-label": "Filter events",
+      on: { submit: (event) => { event.preventDefault(); this.readForm(form, true); } } },
+    field("Search", this.search), field("State", state), field("Severity", severity), field("Channel", channel),
+    field("Tag", topic), field("Type", type),
+    el("div", { class: "filter-actions" },
+      el("button", { type: "submit", class: "button" }, "Apply"),
+      el("button", { type: "button", class: "button secondary", on: { click: () => this.clearFilters(form) } },
+        "Clear")),
+    this.hint, this.channelOptions, this.topicOptions, this.typeOptions);
+    form.addEventListener("change", () => this.readForm(form, true));
+    this.search.addEventListener("input", () => {
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(() => this.readForm(form, false), 350);
+    });
+    this.fillSuggestions();
+    return form;
+  }
+
+  async fillSuggestions() {
+    const scopes = this.context.identity.effective_scopes;
+    if (scopes.includes("types:read")) {
+      try {
+        const reply = await this.api.get("api/b/v2/events", { page: 1, per_page: 100 });
+        replaceChildren(this.typeOptions, reply.data.filter((t) => t.type !== "SYSTEM")
+          .map((t) => el("option", { value: t.code }, t.name)));
+      } catch {
+        // suggestions are a convenience
+      }
+    }
+    if (scopes.includes("admin")) {
+      try {
+        const channels = await this.context.listChannels();
+        replaceChildren(this.channelOptions, channels.map((c) => el("option", { value: c.channel_id }, c.name)));
+      } catch {
+        // suggestions are a convenience
+      }
+    }
+  }
+
+  readForm(form, immediate) {
+    const data = new FormData(form);
+    const next = {};
+    for (const name of FILTER_NAMES) {
+      const value = String(data.get(name) || "").trim();
+      if (value) next[name] = value;
+    }
+    if (!immediate && JSON.stringify(next) === JSON.stringify(this.filters)) return;
+    this.setFilters(next);
+  }
+
+  clearFilters(form) {
+    form.reset();
+    for (const input of form.querySelectorAll("input")) input.value = "";
+    for (const select of form.querySelectorAll("select")) select.value = "";
+    this.setFilters({});
+  }
+
+  setFilters(filters) {
+    this.filters = filters;
+    const query = new URLSearchParams(filters).toString();
+    history.replaceState(null, "", query ? `#/?${query}` : "#/");
+    this.reload();
+  }
+
+  reload() {
+    this.generation += 1;
+    this.rows.clear();
+    this.order = [];
+    this.cursor = null;
+    this.exhausted = false;
+    this.loading = false;
+    replaceChildren(this.list);
+    const q = this.filters.q || "";
+    this.hint.textContent = q && q.length < MIN_SEARCH ? `Type at least ${MIN_SEARCH} characters to search.` : "";
+    this.loadPage();
+  }
+
+  async loadPage() {
+    if (this.loading || this.exhausted) return;
+    this.loading = true;
+    const generation = this.generation;
+    this.status.textContent = "Loading…";
+    this.more.hidden = true;
+    // Load after the feed has its position: whatever the page misses arrives live after it.
+    if (this.feed) await this.feed.ready();
+    let reply;
+    try {
+      reply = await this.api.get("events", listParams(this.filters, this.cursor));
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.loading = false;
+      this.status.textContent = `Could not load events: ${error.message}`;
+      this.status.classList.add("error");
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.status.classList.remove("error");
+    for (const event of reply.data || []) this.placeFromPage(event);
+    this.cursor = reply.next_cursor || null;
+    this.exhausted = !this.cursor;
+    this.loading = false;
+    this.updateStatus();
+    // The sentinel may still be on screen after a short page: keep going until it is not.
+    if (!this.exhausted) requestAnimationFrame(() => {
+      const box = this.sentinel.getBoundingClientRect();
+      if (box.top < window.innerHeight + 600) this.loadPage();
+    });
+  }
+
+  updateStatus() {
+    const count = this.order.length;
+    if (count === 0 && this.exhausted) {
+      const filtered = Object.keys(this.filters).length > 0;
+      this.status.textContent = filtered ? "No events match these filters." : "No events yet. They appear here live.";
+    } else if (this.exhausted) {
+      this.status.textContent = `${count} event${count === 1 ? "" : "s"}; that is all.`;
+    } else {
+      this.status.textContent = `${count} events shown; scroll for older ones.`;
+    }
+    this.more.hidden = this.exhausted;
+  }
+
+  placeFromPage(event) {
+    const known = this.rows.get(event.id);
+    if (known) {
+      if ((event.seq || 0) > (known.event.seq || 0)) this.update(event.id, event);
+      return;
+    }
+    this.insert(event, this.order.length, false);
+  }
+
+  insert(event, index, fresh) {
+    const node = this.rowNode(event, fresh);
+    const before = this.order[index] ? this.rows.get(this.order[index]).node : null;
+    this.list.insertBefore(node, before);
+    this.order.splice(index, 0, event.id);
+    this.rows.set(event.id, { event, node });
+    this.remember(event);
+  }
+
+  update(id, event) {
+    const row = this.rows.get(id);
+    const node = this.rowNode(event, true);
+    row.node.replaceWith(node);
+    row.node = node;
+    row.event = event;
+    this.remember(event);
+  }
+
+  remove(id) {
+    const row = this.rows.get(id);
+    if (!row) return;
+    row.node.remove();
+    this.rows.delete(id);
+    this.order.splice(this.order.indexOf(id), 1);
+  }
+
+  remember(event) {
+    for (const tag of event.tags || []) {
+      if (![...this.topicOptions.options].some((o) => o.value === tag) && this.topicOptions.options.length < 200) {
+        this.topicOptions.append(el("option", { value: tag }));
+      }
+    }
+  }
+
+  /** A live operation: place, update or remove its event; never a second row for one event. */
+  applyFrame(frame) {
+    this.overview?.nudge();
+    const event = frame.event;
+    if (!event || typeof event.id !== "string") return;
+    const known = this.rows.get(event.id);
+    if (known && (known.event.seq || 0) >= frame.seq) return; // already showing this or newer
+    if (frame.event_type === "event_deleted" || event.state === "deleted" || !matches(event, this.filters)) {
+      this.remove(event.id);
+      this.updateStatus();
+      return;
+    }
+    const shown = { ...event, seq: Math.max(event.seq || 0, frame.seq) };
+    if (known) {
+      this.update(event.id, shown);
+      return;
+    }
+    // Not on the board yet: new events go on top; an older one that now matches takes its
+    // place by creation time if it falls within what has been loaded (else paging finds it).
+    let index = 0;
+    if (frame.event_type !== "event_created") {
+      index = this.order.findIndex((id) => (this.rows.get(id).event.created_at || 0) < (event.created_at || 0));
+      if (index === -1) {
+        if (!this.exhausted) return;
+        index = this.order.length;
+      }
+    }
+    this.insert(shown, index, true);
+    this.updateStatus();
+  }
+
+  rowNode(event, fresh) {
+    const tags = (event.tags || []).slice(0, 8);
+    const href = `#/events/${encodeURIComponent(event.id)}`;
+    return el("li", {
+      class: ["event-row", `sev-border-${SEVERITIES.includes(event.severity) ? event.severity : "unknown"}`,
+        event.state === "closed" ? "is-closed" : "is-ongoing", fresh ? "is-fresh" : null],
+      dataset: { eventId: event.id, state: event.state || "", severity: event.severity || "" },
+    },
+    el("div", { class: "row-badges" }, severityBadge(event.severity), stateBadge(event.state)),
+    el("div", { class: "row-main" },
+      el("a", { class: "row-title", href }, event.title || "(untitled)"),
+      el("p", { class: "row-message" }, event.message || ""),
+      el("div", { class: "row-meta" },
+        event.status ? el("span", { class: "status-text", title: "Status set by the producer" }, event.status) : null,
+        event.event_type ? el("span", { class: "chip type-chip", title: "Event type" }, event.event_type) : null,
+        tags.map((tag) => el("span", { class: "chip tag-chip", title: "Tag" }, tag)),
+        el("span", { class: "channel muted", title: `Channel ${event.channel_id}` }, event.channel_name || event.channel_id))),
+    el("div", { class: "row-times" },
+      el("span", { class: "muted" }, "created "), timeElement(event.created_at),
+      event.updated_at && event.updated_at !== event.created_at
+        ? el("span", { class: "updated" }, el("span", { class: "muted" }, " · updated "), timeElement(event.updated_at))
+        : null));
+  }
+}
