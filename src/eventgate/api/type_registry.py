@@ -8,7 +8,7 @@ form content type (`curl -d '{…}'`) is accepted, and so is a form body (`-d na
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -33,8 +33,9 @@ _FORM_TYPES = ("", "application/x-www-form-urlencoded", "text/plain")
 class EventTypeFields(msgspec.Struct, forbid_unknown_fields=True):
     """The body of create and update: both fields are required."""
 
-    name: str
-    code: str
+    name: Annotated[str, msgspec.Meta(description="1-256 characters")]
+    code: Annotated[str, msgspec.Meta(
+        description="1-64 of A-Z, a-z, 0-9 and '_'; unique in the workspace ignoring case")]
 
 
 class EventTypeView(msgspec.Struct):
