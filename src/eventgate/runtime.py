@@ -13,7 +13,9 @@ from typing import Callable
 import anyio
 
 from eventgate.auth.passwords import AttemptLimiter
+from eventgate.broker import Broker, open_broker
 from eventgate.config import Settings
+from eventgate.hub import Hub
 from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory
 from eventgate.service.event_reads import EventReader
 from eventgate.service.keys import KeyDirectory
@@ -35,6 +37,10 @@ class Runtime:
     keys: KeyDirectory
     reader: EventReader
     commit_listeners: list[Callable[[list[CommittedOperation]], None]] = field(default_factory=list)
+    # Live delivery: the broker carries committed operations between processes, the hub fans
+    # them out to this process's subscribers.
+    broker: Broker | None = None
+    hub: Hub | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
@@ -53,6 +59,10 @@ class Runtime:
             keys=KeyDirectory(database), reader=EventReader(database),
         )
         writer.on_commit = runtime._committed
+        runtime.broker = open_broker(settings.broker_url)
+        runtime.hub = Hub(database, runtime.broker, queue_size=settings.subscriber_queue_size,
+                          heartbeat_seconds=settings.heartbeat_seconds)
+        runtime.commit_listeners.append(runtime.hub.operations_committed)
         return runtime
 
     def _committed(self, operations: list[CommittedOperation]) -> None:
@@ -62,9 +72,13 @@ class Runtime:
     async def start(self) -> None:
         await anyio.to_thread.run_sync(migrate, self.database)
         self.writer.start(asyncio.get_running_loop())
+        if self.hub is not None:
+            await self.hub.start()
         log.info("eventgate ready on %s", _redact(self.database.url))
 
     async def stop(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
         await anyio.to_thread.run_sync(self.writer.stop)
         self.database.dispose()
 

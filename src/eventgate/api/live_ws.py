@@ -1,0 +1,171 @@
+"""Seed 004: `GET /api/v1/ws/subscribe` (WebSocket) and `POST /api/v1/ws/unsubscribe`.
+
+Auth and filters are checked before the upgrade, so a refused subscription is a plain HTTP
+error in the seed-004 shape. After the upgrade the hub streams frames; this module only
+moves them to the socket and closes it the way the contract says (4008 for a slow consumer,
+naming the last seq sent; 1012 when the server stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from eventgate.api.bodies import decode_struct, read_json_body
+from eventgate.api.envelope import JSONResponse
+from eventgate.api.key_auth import require_key
+from eventgate.api.live_errors import live_error
+from eventgate.domain.errors import DomainError
+from eventgate.hub.frames import Frame
+from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, SLOW, Subscriber
+from eventgate.service.subscriptions import SubscriptionRequest, parse_subscription, unsubscribe
+
+log = logging.getLogger("eventgate.live")
+
+SLOW_CONSUMER_CODE = 4008
+INTERNAL_ERROR_CODE = 1011
+SERVICE_RESTART_CODE = 1012
+# How long a slow consumer's connection may take to read what is already on its way and the
+# close frame; after that the connection is given up without waiting any longer.
+SLOW_CLOSE_GRACE_SECONDS = 30.0
+
+
+def slow_consumer_reason(subscriber: Subscriber) -> str:
+    return f"slow consumer; last seq {subscriber.last_sent}"
+
+
+async def subscribe_websocket(websocket: WebSocket) -> None:
+    """Upgrade to a WebSocket and stream the workspace's operations (scope subscribe)."""
+    runtime = websocket.app.state.runtime
+    try:
+        key = await require_key(websocket, "subscribe", allow_query_token=True)
+        request = await parse_subscription(runtime.database, key, websocket.query_params)
+    except DomainError as error:
+        await _refuse(websocket, error)
+        return
+    await websocket.accept()
+    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, request.filter)
+    await _serve(websocket, runtime.hub, subscriber, request)
+
+
+async def _refuse(websocket: WebSocket, error: DomainError) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(live_error(error))
+    else:  # a server without the denial extension: the best we can say before accepting
+        await websocket.close(1008, error.message[:120])
+
+
+async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ignore[no-untyped-def]
+                 request: SubscriptionRequest) -> None:
+    loop = asyncio.get_running_loop()
+    send_raw = websocket.send
+
+    async def send(frame: Frame) -> None:
+        await send_raw({"type": "websocket.send", "text": frame.text})
+
+    listener = loop.create_task(_listen(websocket, subscriber))
+    try:
+        async with asyncio.timeout(None) as deadline:
+            def on_end(reason: str) -> None:
+                if reason == SLOW:
+                    deadline.reschedule(loop.time() + SLOW_CLOSE_GRACE_SECONDS)
+
+            subscriber.on_end = on_end
+            reason = await hub.stream(subscriber, request.since, send)
+            if reason == SLOW:
+                await websocket.close(SLOW_CONSUMER_CODE, slow_consumer_reason(subscriber))
+            elif reason == SHUTDOWN:
+                await websocket.close(SERVICE_RESTART_CODE, "server stopping; resume with since")
+    except (TimeoutError, WebSocketDisconnect, OSError):
+        # The peer went away, or stopped reading for good.
+        pass
+    except Exception:
+        log.exception("live stream of client %s failed", subscriber.client_id)
+        with contextlib.suppress(Exception):
+            await websocket.close(INTERNAL_ERROR_CODE, "internal error; resume with since")
+    finally:
+        subscriber.on_end = None
+        listener.cancel()
+        with contextlib.suppress(BaseException):
+            await listener
+
+
+async def _listen(websocket: WebSocket, subscriber: Subscriber) -> None:
+    """Read (and ignore) what the client sends, to notice at once when it goes away."""
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+    except (WebSocketDisconnect, OSError, RuntimeError):
+        return
+    finally:
+        subscriber.end(DISCONNECTED)
+
+
+async def subscribe_without_upgrade(request: Request) -> Response:
+    """A plain GET: check the key and filters as the upgrade would, then ask for the upgrade."""
+    runtime = request.app.state.runtime
+    try:
+        key = await require_key(request, "subscribe", allow_query_token=True)
+        await parse_subscription(runtime.database, key, request.query_params)
+    except DomainError as error:
+        return live_error(error)
+    return live_error(DomainError(
+        426, "upgrade_required",
+        "this endpoint speaks WebSocket (send Upgrade: websocket); for plain HTTP use /api/v1/sse/subscribe",
+        field="header.upgrade", headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    ))
+
+
+class UnsubscribeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Remove event types from a live connection's filter (seed 004)."""
+
+    client_id: str
+    # A JSON array of codes (a comma-separated string is accepted too).
+    event_types: list[str] | str
+    # The owner; when given it must be the caller's own user.
+    user_id: str | None = None
+
+
+class UnsubscribeResult(msgspec.Struct):
+    client_id: str
+    user_id: str
+    # The remaining types of a subscription to a list of types ([] when subscribed to everything).
+    event_types: list[str]
+    # What a subscription to everything now leaves out.
+    excluded_event_types: list[str]
+    everything: bool
+
+
+class UnsubscribeReply(msgspec.Struct):
+    code: int
+    message: str
+    data: UnsubscribeResult
+
+
+async def unsubscribe_client(request: Request) -> Response:
+    """Narrow a live subscription without closing it; it may be held by any server process."""
+    runtime = request.app.state.runtime
+    try:
+        key = await require_key(request, "subscribe")
+        body = decode_struct(await read_json_body(request), UnsubscribeRequest)
+        result = await unsubscribe(runtime.database, runtime.hub, key, body.client_id, body.event_types,
+                                   body.user_id)
+    except DomainError as error:
+        return live_error(error, field_prefix="body.")
+    return JSONResponse({"code": 200, "message": "unsubscribed", "data": result})
+
+
+routes = [
+    WebSocketRoute("/api/v1/ws/subscribe", subscribe_websocket, name="ws_subscribe"),
+    Route("/api/v1/ws/subscribe", subscribe_without_upgrade, methods=["GET"], name="ws_subscribe_http"),
+    Route("/api/v1/ws/unsubscribe", unsubscribe_client, methods=["POST"], name="ws_unsubscribe"),
+]

@@ -1,0 +1,172 @@
+"""What every broker does: carry committed operations and commands between server processes.
+
+The broker is only a fast path. The store is the truth: an operation the broker loses (an
+outage, a restart) is read back from the store by the hub, so publishing never waits and a
+broker outage never stops writes. Messages are msgpack.
+
+Each process is a *node* with a random id. It receives every operation published by the
+others, and requests addressed to it (unsubscribe a client it holds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import msgspec
+from prometheus_client import Counter, Gauge
+
+from eventgate.metrics import registry
+
+log = logging.getLogger("eventgate.broker")
+
+REQUEST_TIMEOUT = 3.0
+# Operations waiting to be published; beyond this they are dropped (other nodes read them
+# from the store instead).
+OUTBOX_SIZE = 10_000
+MAX_MESSAGE_BYTES = 256 * 1024
+NODE_ID_LENGTH = 12
+
+broker_connected = Gauge("eventgate_broker_connected", "1 while the broker connection is up", registry=registry)
+broker_dropped = Counter("eventgate_broker_publish_dropped",
+                         "Operation messages not published (broker down or outbox full)", registry=registry)
+broker_reconnects = Counter("eventgate_broker_reconnects", "Broker (re)connections", registry=registry)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+class BrokerUnavailable(Exception):
+    """A request could not be routed: the broker is down or the node did not answer."""
+
+
+class BrokerHandler(Protocol):
+    """The hub, as the broker sees it."""
+
+    def operations_received(self, operations: list[dict[str, Any]]) -> None: ...
+
+    def broker_reconnected(self) -> None: ...
+
+    async def command_received(self, command: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def new_node_id() -> str:
+    return secrets.token_hex(NODE_ID_LENGTH // 2)
+
+
+def encode(value: Any) -> bytes:
+    return _encoder.encode(value)
+
+
+def decode(data: bytes) -> Any:
+    return _decoder.decode(data)
+
+
+def operation_messages(node_id: str, operations: list[dict[str, Any]]) -> list[bytes]:
+    """The operations as one message, or several when one would be too large for the broker."""
+    message = encode({"node": node_id, "ops": operations})
+    if len(message) <= MAX_MESSAGE_BYTES or len(operations) == 1:
+        return [message]
+    middle = len(operations) // 2
+    return operation_messages(node_id, operations[:middle]) + operation_messages(node_id, operations[middle:])
+
+
+def split_prefix(url: str, default: str) -> tuple[str, str]:
+    """Take `?prefix=` off a broker URL: deployments sharing one broker must use different ones."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = default
+    rest = []
+    for name, value in query:
+        if name == "prefix" and value:
+            prefix = value
+        else:
+            rest.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(rest))), prefix
+
+
+class Broker(ABC):
+    """The interface the hub and the runtime use; one implementation per URL scheme."""
+
+    def __init__(self, node_id: str | None = None) -> None:
+        self.node_id = node_id or new_node_id()
+        self.handler: BrokerHandler | None = None
+
+    @abstractmethod
+    async def start(self, handler: BrokerHandler) -> None:
+        """Begin (re)connecting in the background; never fails because the broker is down."""
+
+    @abstractmethod
+    def publish_operations(self, operations: list[dict[str, Any]]) -> None:
+        """Hand committed operations to the other nodes; returns at once, never raises."""
+
+    @abstractmethod
+    async def request(self, node_id: str, command: dict[str, Any]) -> dict[str, Any] | None:
+        """Ask another node; None when no such node is listening. Raises BrokerUnavailable."""
+
+    @abstractmethod
+    async def is_ready(self) -> bool: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+
+class QueuedPublisher(Broker):
+    """A bounded outbox drained by one task, so that publishing never waits on the network."""
+
+    def __init__(self, node_id: str | None = None) -> None:
+        super().__init__(node_id)
+        self._outbox: asyncio.Queue[bytes] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def _start_publisher(self) -> None:
+        self._outbox = asyncio.Queue(OUTBOX_SIZE)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._publish_loop()))
+
+    def publish_operations(self, operations: list[dict[str, Any]]) -> None:
+        if self._outbox is None or not operations:
+            return
+        for message in operation_messages(self.node_id, operations):
+            try:
+                self._outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                broker_dropped.inc()
+
+    async def _publish_loop(self) -> None:
+        assert self._outbox is not None
+        while True:
+            message = await self._outbox.get()
+            try:
+                await self._send_operations(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the store still has it; remote hubs catch up from there
+                broker_dropped.inc()
+                log.debug("publishing to the broker failed: %s", error)
+
+    @abstractmethod
+    async def _send_operations(self, message: bytes) -> None: ...
+
+    async def _cancel_tasks(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except BaseException:
+                pass
+        self._tasks.clear()
+
+
+def backoff_delays(first: float = 0.1, cap: float = 5.0):  # type: ignore[no-untyped-def]
+    """0.1, 0.2, 0.4 … seconds up to `cap`, each with some jitter."""
+    delay = first
+    while True:
+        yield delay * (0.75 + secrets.randbelow(500) / 1000)
+        delay = min(cap, delay * 2)

@@ -1,0 +1,369 @@
+"""The hub: this process's live subscribers, and the operations they are owed.
+
+Operations arrive from this process's writer (commit listener), from the broker (other
+processes) and from the store (gaps, catching up after a broker outage). A sequencer per
+workspace turns them into one dense, ordered stream; each operation is encoded once and the
+same frame is queued for every subscriber whose filter matches.
+
+A subscription with `since` is served from the store first, then switched to live: it is
+registered for live frames only when the replay has caught up, and the short remainder is
+read from the store while live frames wait in its queue. Frames at or below what it has
+already got are skipped, so the switch has no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable
+
+import anyio
+from prometheus_client import Counter, Gauge
+
+from eventgate.broker.base import NODE_ID_LENGTH, Broker, BrokerUnavailable
+from eventgate.hub.filters import SubscriptionFilter
+from eventgate.hub.frames import Frame, event_frame, heartbeat_frame, operation_from_committed, welcome_frame
+from eventgate.hub.sequencer import WorkspaceSequencer
+from eventgate.hub.subscriber import SHUTDOWN, Subscriber
+from eventgate.metrics import registry
+from eventgate.store.database import Database
+from eventgate.store.events import operations_after
+from eventgate.store.streams import latest_seqs
+from eventgate.store.writer import CommittedOperation
+
+log = logging.getLogger("eventgate.hub")
+
+REPLAY_PAGE = 500
+FRAME_CACHE_SIZE = 4096
+
+live_subscribers = Gauge("eventgate_live_subscribers", "Open live subscriptions (WebSocket and SSE)",
+                         registry=registry)
+frames_queued = Counter("eventgate_live_frames_queued", "Event frames queued for subscribers", registry=registry)
+slow_consumers = Counter("eventgate_live_slow_consumers", "Subscribers cut off because their queue was full",
+                         registry=registry)
+
+Operation = dict[str, Any]
+SendFrame = Callable[[Frame], Awaitable[None]]
+
+
+class Hub:
+    def __init__(self, database: Database, broker: Broker, *, queue_size: int = 1024,
+                 heartbeat_seconds: float = 15.0, reconcile_seconds: float = 1.0) -> None:
+        self.database = database
+        self.broker = broker
+        self.queue_size = queue_size
+        self.heartbeat_seconds = heartbeat_seconds
+        self.reconcile_seconds = reconcile_seconds
+        self.sequencers: dict[str, WorkspaceSequencer] = {}
+        # workspace → filter → subscribers holding that filter (evaluated once per operation)
+        self.groups: dict[str, dict[SubscriptionFilter, set[Subscriber]]] = {}
+        self.clients: dict[str, Subscriber] = {}
+        self._sessions: dict[str, int] = {}
+        self._creating: dict[str, asyncio.Future[WorkspaceSequencer]] = {}
+        self._frames: OrderedDict[tuple[str, int], Frame] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    @property
+    def node_id(self) -> str:
+        return self.broker.node_id
+
+    def new_client_id(self) -> str:
+        # The node id first: any process can tell which one holds a client.
+        return self.node_id + secrets.token_hex(10)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._heartbeat_loop()))
+        self._tasks.append(loop.create_task(self._reconcile_loop()))
+        await self.broker.start(self)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        for subscriber in list(self.clients.values()):
+            subscriber.end(SHUTDOWN)
+        for task in self._tasks:
+            task.cancel()
+        for sequencer in self.sequencers.values():
+            sequencer.close()
+        await self.broker.stop()
+
+    # -- where operations come from ------------------------------------------------------
+
+    def operations_committed(self, committed: list[CommittedOperation]) -> None:
+        """Commit listener: runs on the event loop right after each committed batch."""
+        operations = [operation_from_committed(c) for c in committed]
+        self.broker.publish_operations(operations)
+        self._offer(operations)
+
+    def operations_received(self, operations: list[Operation]) -> None:
+        """From the broker: operations committed by other processes."""
+        self._offer(operations)
+
+    def broker_reconnected(self) -> None:
+        """After a broker outage anything may have been missed: ask the store."""
+        if not self._stopped:
+            asyncio.get_running_loop().create_task(self._catch_up_all())
+
+    def _offer(self, operations: list[Operation]) -> None:
+        by_workspace: dict[str, list[Operation]] = {}
+        for operation in operations:
+            if operation["workspace_id"] in self.sequencers:
+                by_workspace.setdefault(operation["workspace_id"], []).append(operation)
+        for workspace_id, batch in by_workspace.items():
+            self.sequencers[workspace_id].offer(batch)
+
+    # -- fan-out -------------------------------------------------------------------------
+
+    def _deliver(self, operation: Operation) -> None:
+        """Called by the sequencer, in seq order: queue the frame for every matching subscriber."""
+        workspace_id = operation["workspace_id"]
+        groups = self.groups.get(workspace_id)
+        if not groups:
+            return
+        frame: Frame | None = None
+        queued = 0
+        for subscription_filter, subscribers in groups.items():
+            if not subscribers or not subscription_filter.matches(operation):
+                continue
+            if frame is None:
+                frame = self._frame(workspace_id, operation)
+            for subscriber in subscribers:
+                if not subscriber.push(frame):
+                    slow_consumers.inc()
+                queued += 1
+        if queued:
+            frames_queued.inc(queued)
+
+    def _frame(self, workspace_id: str, operation: Operation) -> Frame:
+        key = (workspace_id, operation["seq"])
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._frames[key] = event_frame(operation)
+            if len(self._frames) > FRAME_CACHE_SIZE:
+                self._frames.popitem(last=False)
+        return frame
+
+    # -- one subscription ----------------------------------------------------------------
+
+    def subscriber(self, workspace_id: str, user_id: str, subscription_filter: SubscriptionFilter,
+                   queue_size: int | None = None) -> Subscriber:
+        return Subscriber(self.new_client_id(), user_id, workspace_id, subscription_filter,
+                          queue_size or self.queue_size)
+
+    async def stream(self, subscriber: Subscriber, since: int | None, send: SendFrame) -> str:
+        """Serve one subscription until it ends; returns why (subscriber.SLOW, DISCONNECTED, SHUTDOWN).
+
+        `send` writes one frame to the connection (and may wait for the peer to read).
+        """
+        if self._stopped:
+            return SHUTDOWN
+        workspace_id = subscriber.workspace_id
+        sequencer = await self._attach(workspace_id)
+        self.clients[subscriber.client_id] = subscriber
+        live_subscribers.inc()
+        try:
+            event_types = list(subscriber.filter.event_types or [])
+            if since is None:
+                start = self._register(subscriber, sequencer)
+                subscriber.position = subscriber.last_sent = start
+                await send(welcome_frame(subscriber.client_id, subscriber.user_id, event_types, start, start))
+            else:
+                subscriber.position = subscriber.last_sent = since
+                await send(welcome_frame(subscriber.client_id, subscriber.user_id, event_types, sequencer.last,
+                                         since))
+                await self._replay(subscriber, send, until=None)
+                if subscriber.ended is not None:
+                    return subscriber.ended
+                registered_at = self._register(subscriber, sequencer)
+                if subscriber.position < registered_at:
+                    await self._replay(subscriber, send, until=registered_at)
+            while True:
+                frame = await subscriber.next_frame()
+                if frame is None:
+                    return subscriber.ended or SHUTDOWN
+                seq = frame.seq
+                if seq:
+                    if seq <= subscriber.position:
+                        continue
+                    await send(frame)
+                    subscriber.position = subscriber.last_sent = seq
+                else:
+                    await send(frame)
+        finally:
+            live_subscribers.dec()
+            self._detach(subscriber)
+
+    async def _replay(self, subscriber: Subscriber, send: SendFrame, until: int | None) -> None:
+        """Send stored operations after subscriber.position (up to `until`, or until caught up)."""
+        workspace_id = subscriber.workspace_id
+        while subscriber.ended is None:
+            limit = REPLAY_PAGE if until is None else min(REPLAY_PAGE, until - subscriber.position)
+            if limit <= 0:
+                return
+            operations = await self._read_after(workspace_id, subscriber.position, limit)
+            for operation in operations:
+                if subscriber.ended is not None:
+                    return
+                seq = operation["seq"]
+                if until is not None and seq > until:
+                    return
+                if subscriber.filter.matches(operation):
+                    await send(self._frame(workspace_id, operation))
+                    subscriber.last_sent = seq
+                subscriber.position = seq
+            if len(operations) < limit:
+                return
+
+    def _register(self, subscriber: Subscriber, sequencer: WorkspaceSequencer) -> int:
+        """Start queueing live frames for the subscriber; returns the seq they start after."""
+        groups = self.groups.setdefault(subscriber.workspace_id, {})
+        groups.setdefault(subscriber.filter, set()).add(subscriber)
+        return sequencer.last
+
+    async def _attach(self, workspace_id: str) -> WorkspaceSequencer:
+        self._sessions[workspace_id] = self._sessions.get(workspace_id, 0) + 1
+        try:
+            sequencer = self.sequencers.get(workspace_id)
+            if sequencer is not None:
+                return sequencer
+            creating = self._creating.get(workspace_id)
+            if creating is not None:
+                return await asyncio.shield(creating)
+            creating = self._creating[workspace_id] = asyncio.get_running_loop().create_future()
+            try:
+                latest = (await self._latest_seqs([workspace_id])).get(workspace_id, 0)
+            except BaseException as error:
+                creating.set_exception(error)
+                creating.exception()  # retrieved here; waiters re-raise it
+                raise
+            finally:
+                self._creating.pop(workspace_id, None)
+            sequencer = WorkspaceSequencer(workspace_id, latest, self._deliver, self._read_after)
+            self.sequencers[workspace_id] = sequencer
+            creating.set_result(sequencer)
+            return sequencer
+        except BaseException:
+            self._release(workspace_id)
+            raise
+
+    def _detach(self, subscriber: Subscriber) -> None:
+        groups = self.groups.get(subscriber.workspace_id)
+        if groups is not None:
+            members = groups.get(subscriber.filter)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del groups[subscriber.filter]
+            if not groups:
+                del self.groups[subscriber.workspace_id]
+        if self.clients.get(subscriber.client_id) is subscriber:
+            del self.clients[subscriber.client_id]
+        self._release(subscriber.workspace_id)
+
+    def _release(self, workspace_id: str) -> None:
+        remaining = self._sessions.get(workspace_id, 1) - 1
+        if remaining > 0:
+            self._sessions[workspace_id] = remaining
+            return
+        self._sessions.pop(workspace_id, None)
+        sequencer = self.sequencers.pop(workspace_id, None)
+        if sequencer is not None:
+            sequencer.close()
+
+    # -- unsubscribe ---------------------------------------------------------------------
+
+    async def unsubscribe(self, client_id: str, workspace_id: str, user_id: str, codes: list[str]) -> dict[str, Any]:
+        """Narrow a live subscription, wherever it is held. Raises BrokerUnavailable."""
+        if client_id in self.clients:
+            return self.unsubscribe_here(client_id, workspace_id, user_id, codes)
+        node_id = client_id[:NODE_ID_LENGTH]
+        if len(client_id) <= NODE_ID_LENGTH or node_id == self.node_id:
+            return {"result": "unknown"}
+        reply = await self.broker.request(node_id, {"kind": "unsubscribe", "client_id": client_id,
+                                                    "workspace_id": workspace_id, "user_id": user_id,
+                                                    "event_types": codes})
+        return reply if reply is not None else {"result": "unknown"}
+
+    def unsubscribe_here(self, client_id: str, workspace_id: str, user_id: str, codes: list[str]) -> dict[str, Any]:
+        subscriber = self.clients.get(client_id)
+        if subscriber is None or subscriber.workspace_id != workspace_id or subscriber.ended is not None:
+            return {"result": "unknown"}
+        if subscriber.user_id != user_id:
+            return {"result": "forbidden"}
+        narrowed = subscriber.filter.without_types(codes)
+        groups = self.groups.get(workspace_id)
+        if groups is not None and subscriber in groups.get(subscriber.filter, ()):
+            members = groups[subscriber.filter]
+            members.discard(subscriber)
+            if not members:
+                del groups[subscriber.filter]
+            groups.setdefault(narrowed, set()).add(subscriber)
+        subscriber.filter = narrowed
+        return {"result": "ok", "event_types": list(narrowed.event_types or []),
+                "excluded_event_types": list(narrowed.excluded_types),
+                "everything": narrowed.event_types is None}
+
+    async def command_received(self, command: dict[str, Any]) -> dict[str, Any]:
+        """A request from another process (through the broker)."""
+        if command.get("kind") == "unsubscribe":
+            return self.unsubscribe_here(str(command.get("client_id")), str(command.get("workspace_id")),
+                                         str(command.get("user_id")), list(command.get("event_types") or []))
+        return {"result": "unsupported"}
+
+    # -- periodic work -------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            for workspace_id, groups in list(self.groups.items()):
+                sequencer = self.sequencers.get(workspace_id)
+                if sequencer is None:
+                    continue
+                frame = heartbeat_frame(sequencer.last)
+                for subscribers in groups.values():
+                    for subscriber in subscribers:
+                        if not subscriber.queue:  # a busy stream needs no heartbeat
+                            subscriber.push(frame)
+
+    async def _reconcile_loop(self) -> None:
+        # A safety net under the broker: whatever it lost is found in the store within a second.
+        while True:
+            await asyncio.sleep(self.reconcile_seconds)
+            await self._catch_up_all()
+
+    async def _catch_up_all(self) -> None:
+        if not self.sequencers:
+            return
+        try:
+            latest = await self._latest_seqs(list(self.sequencers))
+        except Exception as error:
+            log.warning("reading the latest seqs failed: %s", error)
+            return
+        for workspace_id, seq in latest.items():
+            sequencer = self.sequencers.get(workspace_id)
+            if sequencer is not None:
+                sequencer.caught_up_to(seq)
+
+    # -- store access (off the event loop) ----------------------------------------------
+
+    async def _read_after(self, workspace_id: str, after_seq: int, limit: int) -> list[Operation]:
+        def read() -> list[Operation]:
+            with self.database.reader.connect() as connection:
+                return operations_after(connection, workspace_id, after_seq, limit)
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def _latest_seqs(self, workspace_ids: list[str]) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            with self.database.reader.connect() as connection:
+                return latest_seqs(connection, workspace_ids)
+
+        return await anyio.to_thread.run_sync(read)
+
+
+__all__ = ["Hub", "BrokerUnavailable"]

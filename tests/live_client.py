@@ -1,0 +1,237 @@
+"""What the live-delivery tests share: WebSocket and SSE clients, producers, frame readers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import PASSWORD
+from tests.helpers import body_form, lifecycle_body
+
+WS_PATH = "/api/v1/ws/subscribe"
+SSE_PATH = "/api/v1/sse/subscribe"
+
+
+def ws_url(base_url: str, path: str = WS_PATH, **params: Any) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return base_url.replace("http://", "ws://", 1) + path + (f"?{query}" if query else "")
+
+
+@contextmanager
+def subscribe(base_url: str, key: str | None, *, headers: dict[str, str] | None = None,
+              **params: Any) -> Iterator[ClientConnection]:
+    """A WebSocket subscription (the welcome frame not yet read)."""
+    all_headers = dict(headers or {})
+    if key is not None:
+        all_headers.setdefault("Authorization", f"Bearer {key}")
+    with connect(ws_url(base_url, **params), additional_headers=all_headers, open_timeout=20,
+                 max_size=None) as ws:
+        yield ws
+
+
+def refusal(base_url: str, key: str | None, *, headers: dict[str, str] | None = None,
+            **params: Any) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and seed-004 body of a refused WebSocket upgrade."""
+    try:
+        with subscribe(base_url, key, headers=headers, **params):
+            pass
+    except InvalidStatus as refused:
+        return refused.response.status_code, json.loads(refused.response.body or b"{}")
+    raise AssertionError("the upgrade was accepted")
+
+
+def read_frame(ws: ClientConnection, timeout: float = 20) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def welcome(ws: ClientConnection) -> dict[str, Any]:
+    frame = read_frame(ws)
+    assert frame["type"] == "welcome", frame
+    return frame
+
+
+def read_events(ws: ClientConnection, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    """The next `count` event frames (heartbeats skipped)."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(events) < count:
+        frame = read_frame(ws, max(0.1, deadline - time.monotonic()))
+        if frame["type"] == "event":
+            events.append(frame)
+    return events
+
+
+def read_until_seq(ws: ClientConnection, seq: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """Event frames until one with `seq` or more arrives."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while not events or events[-1]["seq"] < seq:
+        frame = read_frame(ws, max(0.1, deadline - time.monotonic()))
+        if frame["type"] == "event":
+            events.append(frame)
+    return events
+
+
+def no_event_within(ws: ClientConnection, seconds: float) -> bool:
+    """True when no event frame arrives within `seconds` (heartbeats ignored)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        try:
+            frame = read_frame(ws, remaining)
+        except TimeoutError:
+            return True
+        if frame["type"] == "event":
+            return False
+
+
+def close_code(ws: ClientConnection, timeout: float = 60) -> tuple[int | None, str, list[dict[str, Any]]]:
+    """Read until the server closes: (close code, reason, event frames read on the way)."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            frame = read_frame(ws, max(0.1, deadline - time.monotonic()))
+            if frame["type"] == "event":
+                events.append(frame)
+    except ConnectionClosed as closed:
+        received = closed.rcvd
+        return (received.code if received else None), (received.reason if received else ""), events
+
+
+def create(client: httpx.Client, channel: str, **fields: Any) -> str:
+    reply = client.post("/event/create", json=body_form(channel, **fields))
+    assert reply.status_code == 200, reply.text
+    return reply.json()["data"]["event_id"]
+
+
+def update(client: httpx.Client, channel: str, event_id: str, **fields: Any) -> None:
+    reply = client.post("/event/update", json=lifecycle_body(channel, event_id, **fields))
+    assert reply.status_code == 200, reply.text
+
+
+def close(client: httpx.Client, channel: str, event_id: str, **fields: Any) -> None:
+    reply = client.post("/event/close", json=lifecycle_body(channel, event_id, **fields))
+    assert reply.status_code == 200, reply.text
+
+
+class Producers:
+    """Threads that create events until stopped; every acknowledged event id is kept."""
+
+    def __init__(self, base_url: str, channel: str, threads: int = 3, **fields: Any) -> None:
+        self.base_url = base_url
+        self.channel = channel
+        self.fields = fields
+        self.acknowledged: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            while not self._stop.is_set():
+                event_id = create(client, self.channel, **self.fields)
+                with self._lock:
+                    self.acknowledged.append(event_id)
+
+    def __enter__(self) -> "Producers":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.acknowledged) < count:
+            assert time.monotonic() < deadline, "producers too slow"
+            time.sleep(0.01)
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        return list(self.acknowledged)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def latest_seq(base_url: str, key: str) -> int:
+    with subscribe(base_url, key) as ws:
+        return welcome(ws)["seq"]
+
+
+def sse_events(lines: Iterator[str], count: int) -> list[dict[str, Any]]:
+    """Parse Server-Sent Events from a line iterator until `count` messages with data arrived."""
+    messages: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    for line in lines:
+        if line == "":
+            if "data" in current:
+                messages.append(current)
+                if len(messages) >= count:
+                    return messages
+            current = {}
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            current["data"] = json.loads(value)
+        else:
+            current[name] = value
+    return messages
+
+
+class LiveWorkspace:
+    """A fresh workspace with a channel and a subscribe key: its seq starts at 0."""
+
+    def __init__(self, server: Any, user: str = "watcher") -> None:
+        self.server = server
+        self.base_url = server.base_url
+        self.workspace_id = server.create_workspace()
+        self.channel = server.create_channel(workspace_id=self.workspace_id)
+        self.key = server.create_key(("subscribe", "events:read", "types:read"), workspace_id=self.workspace_id,
+                                     user=user)
+        self.client = server.client()
+
+    def new_key(self, scopes: tuple[str, ...] = ("subscribe",), **kwargs: Any) -> str:
+        return self.server.create_key(scopes, workspace_id=self.workspace_id, **kwargs)
+
+    def new_channel(self) -> str:
+        return self.server.create_channel(workspace_id=self.workspace_id)
+
+    def subscribe(self, key: str | None = None, **params: Any):  # type: ignore[no-untyped-def]
+        return subscribe(self.base_url, self.key if key is None else key, **params)
+
+    def create(self, **fields: Any) -> str:
+        channel = fields.pop("channel", self.channel)
+        return create(self.client, channel, **fields)
+
+    def create_typed(self, event_type: str, **fields: Any) -> str:
+        channel = fields.pop("channel", self.channel)
+        return create_typed(self.client, channel, event_type, **fields)
+
+
+@pytest.fixture
+def live(server: Any) -> LiveWorkspace:
+    return LiveWorkspace(server)
+
+
+def create_typed(client: httpx.Client, channel: str, event_type: str, **fields: Any) -> str:
+    """Create through the path form, which carries a CUSTOM event_type."""
+    body = {"password": PASSWORD, "event_type": event_type, **fields}
+    reply = client.post(f"/v1/channel/{channel}/event/create", json=body)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["event_id"]
