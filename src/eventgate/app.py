@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from eventgate.api import channel_events_body, channel_events_path, events_resource, health, openapi
 from eventgate.api import type_registry
+from eventgate.api import live_sse, live_ws
 from eventgate.api import dashboard, stats
 from eventgate.api.envelope import failure, internal_error
 from eventgate.config import Settings
@@ -39,6 +40,8 @@ def build_app(settings: Settings) -> Starlette:
         *channel_events_path.routes,
         *events_resource.routes,
         *health.routes,
+        *live_ws.routes,
+        *live_sse.routes,
         *openapi.routes,
         *type_registry.routes,
         *stats.routes,

@@ -48,6 +48,7 @@ def operations() -> list[ApiOperation]:
     ops.append(ApiOperation("GET", "/events/{event_id}/timeline", "An event's operations, oldest first", "Events",
                             security="api_key", scope="events:read", errors=(401, 403, 404)))
     ops.extend(event_type_registry_operations())
+    ops.extend(live_operations())
     ops.extend(dashboard_operations())
     for path, summary in (("/healthz", "The process is up"), ("/readyz", "Database and broker reachable"),
                           ("/metrics", "Prometheus metrics"), ("/openapi.json", "This document"),
@@ -102,4 +103,41 @@ def dashboard_operations() -> list[ApiOperation]:
         ApiOperation("GET", "/", "The web dashboard", "Dashboard"),
         ApiOperation("GET", "/static/{asset}", "The web dashboard's scripts, styles and icons", "Dashboard",
                      errors=(404,)),
+    ]
+
+
+LIVE_TAG = "Live subscription"
+LIVE_PARAMETERS = tuple(
+    {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": kind}}
+    for name, kind, description in (
+        ("event_types", "string", "Comma list of SYSTEM or CUSTOM codes: an operation matches when its SYSTEM "
+                                  "type or its event's CUSTOM type is listed"),
+        ("channel_id", "string", "Comma list of channel ids"),
+        ("tags", "string", "Comma list: the event carries any of them"),
+        ("severity", "string", "Minimum severity: low, normal, high or critical"),
+        ("thing_id", "string", "The event's thing_id (a comma list matches any)"),
+        ("since", "integer", "Replay every stored matching operation after this seq, then continue live"),
+        ("token", "string", "The API key, for browsers that cannot set headers"),
+    )
+)
+
+
+def live_operations() -> list[ApiOperation]:
+    """Seed 004 (WebSocket subscribe/unsubscribe) and the SSE twin; errors use the seed-004 shape."""
+    from eventgate.api.live_ws import UnsubscribeReply, UnsubscribeRequest
+
+    errors = (400, 401, 403)
+    return [
+        ApiOperation("GET", "/api/v1/ws/subscribe",
+                     "Upgrade to a WebSocket streaming one frame per committed operation (welcome, event, "
+                     "heartbeat frames; close 4008 for a slow consumer)", LIVE_TAG, security="api_key",
+                     scope="subscribe", errors=(*errors, 426), success_status=101, parameters=LIVE_PARAMETERS),
+        ApiOperation("POST", "/api/v1/ws/unsubscribe",
+                     "Remove event types from a live connection's filter without closing it", LIVE_TAG,
+                     UnsubscribeRequest, UnsubscribeReply, security="api_key", scope="subscribe",
+                     errors=(*errors, 404, 413, 415, 503)),
+        ApiOperation("GET", "/api/v1/sse/subscribe",
+                     "The same stream as Server-Sent Events (id: <seq>; resumes through Last-Event-ID)",
+                     LIVE_TAG, security="api_key", scope="subscribe", errors=errors,
+                     parameters=LIVE_PARAMETERS),
     ]
