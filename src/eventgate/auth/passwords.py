@@ -45,8 +45,14 @@ class VerificationCache:
         material = f"{channel_id}\x00{password_hash}\x00{password}".encode()
         return hmac.new(self._secret, material, hashlib.sha256).digest()
 
+    def key(self, channel_id: str, password_hash: str, password: str) -> bytes:
+        """The HMAC that stands for this (channel, hash, password): safe to keep, useless to a thief."""
+        return self._key(channel_id, password_hash, password)
+
     def contains(self, channel_id: str, password_hash: str, password: str) -> bool:
-        key = self._key(channel_id, password_hash, password)
+        return self.contains_key(self._key(channel_id, password_hash, password))
+
+    def contains_key(self, key: bytes) -> bool:
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
@@ -54,7 +60,9 @@ class VerificationCache:
         return False
 
     def add(self, channel_id: str, password_hash: str, password: str) -> None:
-        key = self._key(channel_id, password_hash, password)
+        self.add_key(self._key(channel_id, password_hash, password))
+
+    def add_key(self, key: bytes) -> None:
         with self._lock:
             self._entries[key] = None
             if len(self._entries) > self._max:
