@@ -23,13 +23,13 @@ function formError() {
 }
 
 /** Show a secret once: a modal dialog with the value, a copy button, and a plain warning. */
-export function showSecret(title, label, secret, extra) {
+export function showSecret(title, label, secret, extra, noun = label.toLowerCase()) {
   const value = el("input", { type: "text", readonly: true, value: secret, class: "secret-value",
     "aria-label": label, spellcheck: "false" });
   const copied = el("span", { class: "muted", role: "status" });
   const dialog = el("dialog", { class: "secret-dialog", "aria-labelledby": "secret-title" },
     el("h2", { id: "secret-title" }, title),
-    el("p", null, `This ${label.toLowerCase()} is shown only now. Copy it somewhere safe: it cannot be shown again.`),
+    el("p", null, `This ${noun} is shown only now. Copy it somewhere safe: it cannot be shown again.`),
     extra || null,
     value,
     el("div", { class: "dialog-actions" },
@@ -177,7 +177,8 @@ class KeysTab {
         const created = (await this.api.post("admin/keys", body)).data;
         form.reset();
         showSecret("API key created", "API key", created.key,
-          el("p", null, "Key ", el("code", null, created.id), " for ", el("strong", null, created.user_id || body.user_id)));
+          el("p", null, "Key ", el("code", null, created.id), " for ", el("strong", null, created.user_id || body.user_id)),
+          "API key");
         this.load();
       } catch (failure) {
         error.textContent = failure.message;

@@ -40,6 +40,10 @@ class Dashboard {
 
   async start() {
     window.addEventListener("hashchange", () => this.render());
+    document.querySelector(".skip-link").addEventListener("click", (event) => {
+      event.preventDefault(); // its #view target is not a route
+      main.focus();
+    });
     document.addEventListener("keydown", (event) => this.shortcut(event));
     const key = storedKey();
     if (!key) {
@@ -145,7 +149,8 @@ class Dashboard {
   }
 
   route() {
-    const raw = decodeURI(location.hash.replace(/^#/, "")) || "/";
+    const fragment = location.hash.replace(/^#/, "");
+    const raw = fragment.startsWith("/") ? fragment : "/";
     const [path, query] = raw.split("?", 2);
     return { parts: path.split("/").filter(Boolean), params: new URLSearchParams(query || "") };
   }
@@ -190,6 +195,7 @@ class Dashboard {
       const search = main.querySelector("input[type=search]");
       if (search) {
         event.preventDefault();
+        search.closest("details")?.setAttribute("open", "");
         search.focus();
       }
     } else if (event.key === "j" || event.key === "k") {

@@ -3,7 +3,9 @@
 // fragment (#/?severity=high&q=disk) so a view can be bookmarked.
 
 import { el, replaceChildren } from "./dom.js";
-import { SEVERITIES, severityBadge, stateBadge, timeElement, refreshRelativeTimes, severityLabel } from "./format.js";
+import {
+  SEVERITIES, severityBadge, stateBadge, timeElement, refreshRelativeTimes, severityLabel, shortId,
+} from "./format.js";
 import { Overview } from "./overview.js";
 
 const PAGE_SIZE = 50;
@@ -66,6 +68,8 @@ export class BoardView {
     this.loading = false;
     this.generation = 0; // bumps on every filter change; stale pages are dropped
     this.overview = context.identity.effective_scopes.includes("events:read") ? new Overview(this.api) : null;
+    this.channelNames = new Map();
+    this.channelsLoaded = this.loadChannelNames();
     this.onFrame = (frame) => this.applyFrame(frame.detail);
     this.timeTicker = null;
   }
@@ -120,7 +124,7 @@ export class BoardView {
     this.channelOptions = el("datalist", { id: "channel-options" });
     this.topicOptions = el("datalist", { id: "topic-options" });
     this.typeOptions = el("datalist", { id: "type-options" });
-    const form = el("form", { class: "filters card", role: "search", "aria-label": "Filter events",
+    const form = el("form", { class: "filters", role: "search", "aria-label": "Filter events",
       on: { submit: (event) => { event.preventDefault(); this.readForm(form, true); } } },
     field("Search", this.search), field("State", state), field("Severity", severity), field("Channel", channel),
     field("Tag", topic), field("Type", type),
@@ -135,7 +139,17 @@ export class BoardView {
       this.typingTimer = setTimeout(() => this.readForm(form, false), 350);
     });
     this.fillSuggestions();
-    return form;
+    this.filterSummary = el("span", { class: "muted" });
+    // Open on wide screens; on a phone the events come first and the filters fold away.
+    this.filterBox = el("details", { class: "filters-box card", open: window.matchMedia("(min-width: 601px)").matches },
+      el("summary", null, "Filters ", this.filterSummary), form);
+    this.describeFilters();
+    return this.filterBox;
+  }
+
+  describeFilters() {
+    const count = Object.keys(this.filters).length;
+    this.filterSummary.textContent = count ? `(${count} active)` : "";
   }
 
   async fillSuggestions() {
@@ -149,13 +163,17 @@ export class BoardView {
         // suggestions are a convenience
       }
     }
-    if (scopes.includes("admin")) {
-      try {
-        const channels = await this.context.listChannels();
-        replaceChildren(this.channelOptions, channels.map((c) => el("option", { value: c.channel_id }, c.name)));
-      } catch {
-        // suggestions are a convenience
-      }
+    await this.channelsLoaded;
+    replaceChildren(this.channelOptions, [...this.channelNames].map(([id, name]) => el("option", { value: id }, name)));
+  }
+
+  /** Channel names (admin keys can list them) so that rows name their channel. */
+  async loadChannelNames() {
+    if (!this.context.identity.effective_scopes.includes("admin")) return;
+    try {
+      for (const channel of await this.context.listChannels()) this.channelNames.set(channel.channel_id, channel.name);
+    } catch {
+      // rows show channel ids instead
     }
   }
 
@@ -181,6 +199,7 @@ export class BoardView {
     this.filters = filters;
     const query = new URLSearchParams(filters).toString();
     history.replaceState(null, "", query ? `#/?${query}` : "#/");
+    this.describeFilters();
     this.reload();
   }
 
@@ -205,6 +224,7 @@ export class BoardView {
     this.more.hidden = true;
     // Load after the feed has its position: whatever the page misses arrives live after it.
     if (this.feed) await this.feed.ready();
+    await this.channelsLoaded;
     let reply;
     try {
       reply = await this.api.get("events", listParams(this.filters, this.cursor));
@@ -332,7 +352,8 @@ export class BoardView {
         event.status ? el("span", { class: "status-text", title: "Status set by the producer" }, event.status) : null,
         event.event_type ? el("span", { class: "chip type-chip", title: "Event type" }, event.event_type) : null,
         tags.map((tag) => el("span", { class: "chip tag-chip", title: "Tag" }, tag)),
-        el("span", { class: "channel muted", title: `Channel ${event.channel_id}` }, event.channel_name || event.channel_id))),
+        el("span", { class: "channel muted", title: `Channel ${event.channel_id}` },
+          this.channelNames.get(event.channel_id) || shortId(event.channel_id)))),
     el("div", { class: "row-times" },
       el("span", { class: "muted" }, "created "), timeElement(event.created_at),
       event.updated_at && event.updated_at !== event.created_at

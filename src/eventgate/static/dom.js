@@ -36,7 +36,14 @@ function applyProps(node, props) {
     else if (name === "text") node.textContent = String(value);
     else if (name === "on") for (const [type, handler] of Object.entries(value)) node.addEventListener(type, handler);
     else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name === "value" || name === "checked" || name === "selected" || name === "disabled") node[name] = value;
+    else if (name === "value") {
+      node.value = value;
+      if ("defaultValue" in node) node.defaultValue = value; // what form.reset() returns to
+    } else if (name === "checked") {
+      node.checked = node.defaultChecked = value;
+    } else if (name === "selected") {
+      node.selected = node.defaultSelected = value;
+    } else if (name === "disabled") node.disabled = value;
     else if (name.startsWith("on")) throw new Error(`event handlers go in props.on, not ${name}`);
     else if (name === "style") throw new Error("use classes, not inline styles (the page's CSP forbids them)");
     else if (URL_ATTRIBUTES.has(name)) {

@@ -7,7 +7,7 @@ import { SEVERITIES, hourLabel, severityLabel, absoluteTime } from "./format.js"
 
 const WIDTH = 720;
 const HEIGHT = 180;
-const PAD = { top: 12, right: 8, bottom: 24, left: 32 };
+const PAD = { top: 12, right: 8, bottom: 30, left: 32 };
 
 function niceMax(value) {
   if (value <= 4) return 4;
@@ -57,7 +57,7 @@ function chart(hours) {
       parts);
   });
   const ticks = hours.map((hour, index) => index % 6 === 0 || index === hours.length - 1
-    ? svg("text", { class: "axis", x: PAD.left + index * slot + slot / 2, y: HEIGHT - 6, "text-anchor": "middle" },
+    ? svg("text", { class: "axis", x: PAD.left + index * slot + slot / 2, y: HEIGHT - 4, "text-anchor": "middle" },
       index === hours.length - 1 ? "now" : hourLabel(hour.start))
     : null);
 
@@ -112,7 +112,7 @@ export class Overview {
     replaceChildren(this.root,
       el("div", { class: "counters" },
         counter("ongoing now", data.ongoing.total, severityBreakdown(data.ongoing)),
-        counter("events in the last 24 h", data.last_24h.total, severityBreakdown(data.last_24h))),
+        counter("events in the last 24\u00a0h", data.last_24h.total, severityBreakdown(data.last_24h))),
       el("figure", { class: "chart-box" },
         chart(data.hours),
         el("figcaption", null, el("span", null, "Events per hour, last 24 hours"), legend())));
