@@ -7,12 +7,13 @@ from alembic.runtime.migration import MigrationContext
 
 from eventgate.domain.lifecycle import SYSTEM_TYPE_CODES
 from eventgate.store.database import current_revision, migrate
-from eventgate.store.schema import event_types, metadata, sequences, workspaces
+from eventgate.store.schema import event_types, include_in_schema_comparison, metadata, sequences, workspaces
 
 
 def test_migrated_schema_matches_the_table_definitions(migrated_database):
     with migrated_database.reader.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": include_in_schema_comparison})
+        differences = compare_metadata(context, metadata)
     assert differences == []
 
 

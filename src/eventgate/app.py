@@ -14,8 +14,9 @@ from starlette.responses import Response
 
 from eventgate.api import channel_events_body, channel_events_path, events_resource, health, openapi
 from eventgate.api import type_registry
-from eventgate.api import live_sse, live_ws
 from eventgate.api import dashboard, stats
+from eventgate.api import admin
+from eventgate.api import live_sse, live_ws
 from eventgate.api.envelope import failure, internal_error
 from eventgate.config import Settings
 from eventgate.domain.errors import DomainError
@@ -45,6 +46,7 @@ def build_app(settings: Settings) -> Starlette:
         *openapi.routes,
         *type_registry.routes,
         *stats.routes,
+        *admin.routes,
         *dashboard.routes,  # the page at / and its files
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={

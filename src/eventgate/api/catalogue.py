@@ -43,10 +43,8 @@ def operations() -> list[ApiOperation]:
                                 f"{kind.capitalize()} an event (channel in the path)",
                                 "Channel events (path form)", PathFormRequest, PathFormAccepted,
                                 security="gateway", errors=PRODUCER_ERRORS))
-    ops.append(ApiOperation("GET", "/events/{event_id}", "Retrieve an event", "Events",
-                            security="api_key", scope="events:read", errors=(401, 403, 404)))
-    ops.append(ApiOperation("GET", "/events/{event_id}/timeline", "An event's operations, oldest first", "Events",
-                            security="api_key", scope="events:read", errors=(401, 403, 404)))
+    ops.extend(events_resource_operations())
+    ops.extend(admin_operations())
     ops.extend(event_type_registry_operations())
     ops.extend(live_operations())
     ops.extend(dashboard_operations())
@@ -103,6 +101,97 @@ def dashboard_operations() -> list[ApiOperation]:
         ApiOperation("GET", "/", "The web dashboard", "Dashboard"),
         ApiOperation("GET", "/static/{asset}", "The web dashboard's scripts, styles and icons", "Dashboard",
                      errors=(404,)),
+    ]
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+EVENT_LIST_PARAMETERS = (
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Events per page"),
+    _query("cursor", {"type": "string"}, "The next_cursor of the previous page"),
+    _query("active", {"type": "boolean"}, "true: ongoing events; false: closed events"),
+    _query("topic", {"type": "string"}, "Events carrying this topic"),
+    _query("severity", {"type": "string", "enum": ["critical", "high", "normal", "low"]}, "Events of this severity"),
+    _query("channel_id", {"type": "string"}, "Events of this channel"),
+    _query("thing_id", {"type": "string"}, "Events of this thing"),
+    _query("event_type", {"type": "string"}, "Events of this event-type code"),
+    _query("since", {"type": "number"}, "created >= since (Unix seconds); orders the page by created"),
+    _query("until", {"type": "number"}, "created <= until (Unix seconds); orders the page by created"),
+    _query("q", {"type": "string", "minLength": 3, "maxLength": 256},
+           "Case-insensitive text in the title or subtitle"),
+)
+
+
+def events_resource_operations() -> list[ApiOperation]:
+    """Seed 002 (/events). Bodies may also be sent form-encoded (see README)."""
+    from eventgate.api.events_resource import (
+        EventCreateBody,
+        EventUpdateBody,
+        ResourceEvent,
+        ResourceEventEnvelope,
+        ResourceEventPage,
+        Timeline,
+    )
+
+    read, write, tag = "events:read", "events:write", "Events"
+    one = "/events/{event_id}"
+    return [
+        ApiOperation("GET", "/events", "List events, newest first, a page at a time", tag, response=ResourceEventPage,
+                     security="api_key", scope=read, errors=(400, 401, 403), parameters=EVENT_LIST_PARAMETERS),
+        ApiOperation("POST", "/events", "Create an event (JSON or form body)", tag, EventCreateBody, ResourceEvent,
+                     security="api_key", scope=write, errors=(400, 401, 403, 404, 409, 413, 415),
+                     success_status=201),
+        ApiOperation("GET", one, "Retrieve an event", tag, response=ResourceEventEnvelope, security="api_key",
+                     scope=read, errors=(400, 401, 403, 404)),
+        ApiOperation("PUT", one, "Update an event: fields given change, context is replaced", tag, EventUpdateBody,
+                     ResourceEvent, security="api_key", scope=write, errors=(400, 401, 403, 404, 409, 413, 415)),
+        ApiOperation("DELETE", one, "Delete an event (recorded as event_deleted)", tag, security="api_key",
+                     scope=write, errors=(400, 401, 403, 404), success_status=204),
+        ApiOperation("GET", one + "/timeline", "An event's operations, oldest first", tag, response=Timeline,
+                     security="api_key", scope=read, errors=(400, 401, 403, 404)),
+    ]
+
+
+def admin_operations() -> list[ApiOperation]:
+    """API keys and channels of the key's workspace (scope admin)."""
+    from eventgate.api.admin import (
+        ChannelCreateBody,
+        ChannelEnvelope,
+        ChannelList,
+        ChannelRenameBody,
+        CreatedChannel,
+        CreatedKey,
+        KeyCreateBody,
+        KeyList,
+        PasswordRotateBody,
+        RotatedPassword,
+    )
+
+    tag, scope = "Administration", "admin"
+    channel = "/admin/channels/{channel_id}"
+    return [
+        ApiOperation("GET", "/admin/keys", "List the workspace's API keys (never their secrets)", tag,
+                     response=KeyList, security="api_key", scope=scope, errors=(400, 401, 403)),
+        ApiOperation("POST", "/admin/keys", "Create an API key; the key is shown once", tag, KeyCreateBody,
+                     CreatedKey, security="api_key", scope=scope, errors=(400, 401, 403, 413, 415),
+                     success_status=201),
+        ApiOperation("DELETE", "/admin/keys/{key_id}", "Revoke an API key", tag, security="api_key", scope=scope,
+                     errors=(400, 401, 403, 404), success_status=204),
+        ApiOperation("GET", "/admin/channels", "List the workspace's channels", tag, response=ChannelList,
+                     security="api_key", scope=scope, errors=(400, 401, 403)),
+        ApiOperation("POST", "/admin/channels", "Create a channel; a generated password is shown once", tag,
+                     ChannelCreateBody, CreatedChannel, security="api_key", scope=scope,
+                     errors=(400, 401, 403, 413, 415), success_status=201),
+        ApiOperation("PATCH", channel, "Rename a channel", tag, ChannelRenameBody, ChannelEnvelope,
+                     security="api_key", scope=scope, errors=(400, 401, 403, 404, 413, 415)),
+        ApiOperation("DELETE", channel, "Delete a channel (its events stay; not the default channel)", tag,
+                     security="api_key", scope=scope, errors=(400, 401, 403, 404, 409), success_status=204),
+        ApiOperation("POST", channel + "/rotate-password",
+                     "Set a channel's password, or generate one (shown once); old verifications stop at once", tag,
+                     PasswordRotateBody, RotatedPassword, security="api_key", scope=scope,
+                     errors=(400, 401, 403, 404, 413, 415)),
     ]
 
 

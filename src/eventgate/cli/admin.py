@@ -95,3 +95,116 @@ def key_create(user: str, scopes: tuple[str, ...], channels: tuple[str, ...], ex
     if not as_json:
         click.echo(f"(key id {record.id}; store the key now, it is not shown again)", err=True)
 
+
+
+# -- listing, rotating, revoking, deleting (the same operations as the admin HTTP API) -----------
+
+
+def _administration(database_url: str):  # type: ignore[no-untyped-def]
+    from eventgate.service.admin import Administration
+
+    return Administration(open_migrated(database_url))
+
+
+def _workspace_id(administration, name: str) -> str:  # type: ignore[no-untyped-def]
+    with administration.database.reader.connect() as connection:
+        return find_workspace_or_fail(connection, name).id
+
+
+def _run(action):  # type: ignore[no-untyped-def]
+    """Run an administration call; a refused one (DomainError) is a clean CLI error, exit status 1."""
+    from eventgate.domain.errors import DomainError
+
+    try:
+        return action()
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    import datetime
+
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@channel.command("list")
+@workspace_option
+@database_url_option
+@json_option
+def channel_list(workspace: str, database_url: str, as_json: bool) -> None:
+    """List the workspace's channels."""
+    administration = _administration(database_url)
+    found = administration.list_channels(_workspace_id(administration, workspace))
+    lines = [f"{c['channel_id']}  {'default ' if c['is_default'] else '        '}{_when(c['created_at'])}  {c['name']}"
+             for c in found]
+    emit(as_json, {"channels": found}, "\n".join(lines) if lines else "(no channels)")
+
+
+@channel.command("rotate-password")
+@click.argument("channel_id")
+@click.option("--password", default=None, help="The new password (8-128 characters); default: generate one.")
+@workspace_option
+@database_url_option
+@json_option
+def channel_rotate_password(channel_id: str, password: str | None, workspace: str, database_url: str,
+                            as_json: bool) -> None:
+    """Change a channel's password; a generated one is printed once.
+
+    A running server refuses the old password at once: every write re-checks the hash."""
+    administration = _administration(database_url)
+    workspace_id = _workspace_id(administration, workspace)
+    generated = _run(lambda: administration.rotate_password(workspace_id, channel_id, password))
+    payload = {"channel_id": channel_id, **({"password": generated} if generated else {})}
+    emit(as_json, payload, generated or f"password of {channel_id} changed")
+    if generated and not as_json:
+        click.echo("(store the password now, it is not shown again)", err=True)
+
+
+@channel.command("delete")
+@click.argument("channel_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@workspace_option
+@database_url_option
+@json_option
+def channel_delete(channel_id: str, yes: bool, workspace: str, database_url: str, as_json: bool) -> None:
+    """Delete a channel (not the default one). Its events and their timelines stay readable."""
+    if not yes:
+        click.confirm(f"Delete channel {channel_id}? Its producers will no longer be able to write", abort=True)
+    administration = _administration(database_url)
+    workspace_id = _workspace_id(administration, workspace)
+    _run(lambda: administration.delete_channel(workspace_id, channel_id))
+    emit(as_json, {"channel_id": channel_id, "deleted": True}, f"deleted {channel_id}")
+
+
+@key.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also revoked and expired keys.")
+@workspace_option
+@database_url_option
+@json_option
+def key_list(show_all: bool, workspace: str, database_url: str, as_json: bool) -> None:
+    """List the workspace's API keys (never the keys themselves)."""
+    administration = _administration(database_url)
+    found = [k for k in administration.list_keys(_workspace_id(administration, workspace))
+             if show_all or k["active"]]
+    lines = []
+    for k in found:
+        state = "active" if k["active"] else ("revoked" if k["revoked_at"] else "expired")
+        channels = ",".join(k["channel_ids"]) if k["channel_ids"] is not None else "all channels"
+        lines.append(f"{k['id']}  {state:<7}  {k['user_id']}  {' '.join(k['scopes'])}  [{channels}]"
+                     f"  expires {_when(k['expires_at'])}")
+    emit(as_json, {"keys": found}, "\n".join(lines) if lines else "(no keys)")
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@workspace_option
+@database_url_option
+@json_option
+def key_revoke(key_id: str, workspace: str, database_url: str, as_json: bool) -> None:
+    """Revoke an API key: it stops working on its next request."""
+    administration = _administration(database_url)
+    workspace_id = _workspace_id(administration, workspace)
+    _run(lambda: administration.revoke_key(workspace_id, key_id))
+    emit(as_json, {"id": key_id, "revoked": True}, f"revoked {key_id}")

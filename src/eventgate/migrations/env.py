@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from eventgate.store.schema import metadata
+from eventgate.store.schema import include_in_schema_comparison, metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -12,10 +12,12 @@ if connection is None:
 
     engine = sa.create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.begin() as connection:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                          include_name=include_in_schema_comparison)
         with context.begin_transaction():
             context.run_migrations()
 else:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                      include_name=include_in_schema_comparison)
     with context.begin_transaction():
         context.run_migrations()

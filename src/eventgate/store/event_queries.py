@@ -1,0 +1,143 @@
+"""Listing events: one page of a workspace's events, newest first, filtered, by keyset.
+
+Every page is one SELECT, so it sees one snapshot: an event deleted before the statement
+ran is not on the page, and no page mixes two states of the table.
+
+Order and keyset. Without a time filter the order is `pk` descending (pk grows with every
+insert and never changes), and the position after a page is its last pk: the next page is
+`pk < last`, an index seek, however deep. With `since`/`until` the order is
+(`created_at`, `pk`) descending instead, so that the (workspace_id, created_at) index both
+bounds and orders the rows: a time window far in the past is then as cheap as the newest
+one. Both keys are immutable, so paging while the table is written to never shows an event
+twice and never skips one that existed when paging began.
+
+Which index answers each filter (single filters; combinations let the planner choose):
+state / severity / channel_id / thing_id / event_type → (workspace_id, <column>, pk);
+topic → event_tags (workspace_id, tag, event_pk), ordered by event_pk; since/until →
+(workspace_id, created_at); q → on SQLite the FTS5 trigram table `events_fts`, walked in
+rowid order; on PostgreSQL the pg_trgm GIN indexes on title and message (migration 0002).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from eventgate.store.events import row_to_event
+from eventgate.store.schema import event_tags, event_types, events, events_text
+
+MIN_TEXT_LENGTH = 3  # a trigram index cannot answer shorter substrings
+
+
+@dataclass(frozen=True, slots=True)
+class EventListFilter:
+    """What a listing asks for; None means "any"."""
+
+    workspace_id: str
+    state: str | None = None
+    severity: str | None = None
+    channel_ids: tuple[str, ...] | None = None
+    thing_id: str | None = None
+    event_type: str | None = None
+    tag: str | None = None
+    created_from_ms: int | None = None  # inclusive
+    created_before_ms: int | None = None  # exclusive
+    text: str | None = None
+
+    @property
+    def ordered_by_time(self) -> bool:
+        return self.created_from_ms is not None or self.created_before_ms is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """The last event of a page. `created_at` is set when the listing is ordered by time."""
+
+    pk: int
+    created_at: int | None = None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _fts_phrase(text: str) -> str:
+    # One FTS5 phrase: with the trigram tokenizer it matches the text as a substring.
+    return '"' + text.replace('"', '""') + '"'
+
+
+def page_statement(dialect: str, query: EventListFilter, after: PagePosition | None, limit: int) -> sa.Select:
+    """The SELECT for one page (limit rows). `dialect` is "sqlite" or "postgresql"."""
+    workspace_id = query.workspace_id
+    source: sa.FromClause = events
+    conditions: list[sa.ColumnElement[bool]] = [events.c.workspace_id == workspace_id]
+    order_pk: sa.ColumnElement[Any] = events.c.pk
+
+    if query.text is not None:
+        if dialect == "sqlite":
+            source = events_text.join(events, events.c.pk == events_text.c.rowid)
+            conditions.append(sa.literal_column("events_fts").op("MATCH")(_fts_phrase(query.text)))
+            order_pk = events_text.c.rowid
+        else:
+            pattern = _like_pattern(query.text)
+            conditions.append(sa.or_(events.c.title.ilike(pattern), events.c.message.ilike(pattern)))
+    if query.tag is not None:
+        source = source.join(event_tags, sa.and_(
+            event_tags.c.event_pk == events.c.pk,
+            event_tags.c.workspace_id == workspace_id,
+            event_tags.c.tag == query.tag,
+        ))
+        if order_pk is events.c.pk:
+            order_pk = event_tags.c.event_pk
+    if query.state is not None:
+        conditions.append(events.c.state == query.state)
+    if query.severity is not None:
+        conditions.append(events.c.severity == query.severity)
+    if query.channel_ids is not None:
+        if len(query.channel_ids) == 1:
+            conditions.append(events.c.channel_id == query.channel_ids[0])
+        else:
+            conditions.append(events.c.channel_id.in_(query.channel_ids))
+    if query.thing_id is not None:
+        conditions.append(events.c.thing_id == query.thing_id)
+    if query.event_type is not None:
+        # Resolved inside the statement (an uncorrelated subquery, evaluated once): an unknown
+        # code simply matches nothing, and renaming a code cannot race the listing.
+        type_id = (sa.select(event_types.c.id)
+                   .where(event_types.c.workspace_id == workspace_id,
+                          event_types.c.code_key == query.event_type.lower())
+                   .scalar_subquery())
+        conditions.append(events.c.event_type_id == type_id)
+    if query.created_from_ms is not None:
+        conditions.append(events.c.created_at >= query.created_from_ms)
+    if query.created_before_ms is not None:
+        conditions.append(events.c.created_at < query.created_before_ms)
+
+    if query.ordered_by_time:
+        order_by = (events.c.created_at.desc(), events.c.pk.desc())
+        if after is not None and after.created_at is not None:
+            conditions.append(events.c.created_at <= after.created_at)
+            conditions.append(sa.or_(events.c.created_at < after.created_at, events.c.pk < after.pk))
+    else:
+        order_by = (order_pk.desc(),)
+        if after is not None:
+            conditions.append(order_pk < after.pk)
+
+    source = source.outerjoin(event_types, event_types.c.id == events.c.event_type_id)
+    return (
+        sa.select(events, event_types.c.code.label("event_type"))
+        .select_from(source)
+        .where(*conditions)
+        .order_by(*order_by)
+        .limit(limit)
+    )
+
+
+def list_page(connection: sa.Connection, query: EventListFilter, after: PagePosition | None,
+              limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` events after `after`, newest first, as canonical event dicts (with pk)."""
+    statement = page_statement(connection.dialect.name, query, after, limit)
+    return [row_to_event(row) for row in connection.execute(statement)]
