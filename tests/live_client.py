@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlencode
 
@@ -235,3 +241,115 @@ def create_typed(client: httpx.Client, channel: str, event_type: str, **fields: 
     reply = client.post(f"/v1/channel/{channel}/event/create", json=body)
     assert reply.status_code == 200, reply.text
     return reply.json()["event_id"]
+
+
+# -- real server processes ------------------------------------------------------------------
+
+EVENTGATE = str(Path(sys.executable).parent / "eventgate")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServeProcess:
+    """`eventgate serve` in a subprocess (what production runs), on 127.0.0.1."""
+
+    def __init__(self, database_url: str, broker_url: str | None = None, *, port: int | None = None,
+                 workers: int = 1, log_path: Path | None = None) -> None:
+        self.database_url = database_url
+        self.broker_url = broker_url
+        self.port = port or free_port()
+        self.workers = workers
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        command = [EVENTGATE, "serve", "--port", str(self.port), "--database-url", self.database_url,
+                   "--log-level", "warning", "--workers", str(self.workers)]
+        if self.broker_url:
+            command += ["--broker-url", self.broker_url]
+        return command
+
+    def start(self, *, wait: bool = True) -> "ServeProcess":
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTGATE_")}
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=log, env=env)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, \
+                f"eventgate serve exited with {self.process.returncode if self.process else None}"
+            try:
+                if httpx.get(self.base_url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("eventgate serve did not become ready")
+
+    def kill(self) -> None:
+        """Die at once, as a crashed process does."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
+
+    def __enter__(self) -> "ServeProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def prepare_database(database_url: str, user: str = "watcher") -> tuple[str, str]:
+    """Migrate a database for server processes; returns (a channel, a subscribe key) of `default`."""
+    from eventgate.auth.passwords import hash_password
+    from eventgate.store.channels import create_channel
+    from eventgate.store.database import migrate, open_database
+    from eventgate.store.keys import create_key
+
+    database = open_database(database_url)
+    try:
+        migrate(database)
+        with database.writer.begin() as connection:
+            channel = create_channel(connection, "default", "live", hash_password(PASSWORD)).id
+            key, _ = create_key(connection, "default", user, ("subscribe", "events:read"))
+    finally:
+        database.dispose()
+    return channel, key
+
+
+class LineReader(threading.Thread):
+    """Collects a subprocess's output lines as they come."""
+
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines: list[str] = []
+
+    def run(self) -> None:
+        for line in iter(self.stream.readline, b""):
+            self.lines.append(line.decode().rstrip("\n"))
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while len(self.lines) < count:
+            assert time.monotonic() < deadline, f"only {len(self.lines)} lines: {self.lines[-3:]}"
+            time.sleep(0.05)
+        return list(self.lines)

@@ -101,6 +101,9 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         "eventgate.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="httptools", log_level=log_level, access_log=False, proxy_headers=False,
         timeout_graceful_shutdown=10,
+        # Live frames are encoded once and shared; per-connection compression would cost a
+        # zlib context (tens of KB) per subscriber and a compression per frame per subscriber.
+        ws="websockets-sansio", ws_per_message_deflate=False,
     )
 
 
@@ -137,6 +140,7 @@ def _register_commands() -> None:
     # Each area of administration lives in its own module and adds its commands here.
     from eventgate.cli import admin  # noqa: F401
     from eventgate.cli import types  # noqa: F401
+    from eventgate.cli import watch  # noqa: F401
 
 
 _register_commands()
