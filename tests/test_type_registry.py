@@ -251,6 +251,13 @@ def test_delete_is_204_with_an_empty_body_and_the_type_is_gone(registry):
     assert "door_open" not in {t["code"] for t in registry.all()}
 
 
+def test_id_of_a_deleted_type_is_never_handed_out_again(registry):
+    registry.create("door_open")
+    newest = registry.create("gate_open")
+    registry.client.delete(f"{TYPES}/{newest}")
+    assert registry.create("window_open") > newest
+
+
 def test_delete_unknown_id_is_404(shared):
     assert shared.client.delete(f"{TYPES}/999999999").status_code == 404
 

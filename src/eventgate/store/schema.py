@@ -65,6 +65,8 @@ event_types = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("workspace_id", "code_key", name="uq_event_types_code"),
+    # Ids are never reused, on SQLite too (migration 0003): a deleted type's id stays dead.
+    sqlite_autoincrement=True,
 )
 
 events = sa.Table(
