@@ -20,13 +20,14 @@ TYPES = "/api/b/v2/events"
 
 
 class Workspace:
-    """A fresh workspace with a channel, and a key that may read events and read/write types."""
+    """A fresh workspace with a channel, and a key that may read and write events and types."""
 
     def __init__(self, server: Any) -> None:
         self.server = server
         self.workspace_id = server.create_workspace()
         self.channel = server.create_channel(workspace_id=self.workspace_id)
-        self.key = server.create_key(("types:read", "types:write", "events:read"), workspace_id=self.workspace_id)
+        self.key = server.create_key(("types:read", "types:write", "events:read", "events:write"),
+                                     workspace_id=self.workspace_id)
         self.api: httpx.Client = server.client(headers={"Authorization": f"Bearer {self.key}"})
         self.producer: httpx.Client = server.client()
 
@@ -353,3 +354,33 @@ def test_delete_racing_producers_never_leaves_an_event_without_its_type(ws, pref
     assert [r.status_code for r in replies[1:]] == [200] * 12
     assert {ws.event(r.json()["event_id"])["event_type"] for r in replies[1:]} == {prefix + "door_open"}
     assert [t["code"] for t in ws.types_of(prefix)] == [prefix + "door_open"]
+
+
+# -- the seed-002 resource (POST /events) obeys the same types ---------------------------------------------
+
+
+def _resource_create(ws: Workspace, code: str, via: Any = None) -> httpx.Response:
+    client = (via or ws.server).client(headers={"Authorization": f"Bearer {ws.key}"})
+    return client.post("/events", json={"title": "Backup", "subtitle": "nightly backup failed", "topics": ["ops"],
+                                        "event_type": code})
+
+
+def test_seed_002_create_registers_an_unknown_code(ws, prefix):
+    reply = _resource_create(ws, prefix + "backup_failed")
+    assert reply.status_code in (200, 201), reply.text
+    assert [t["code"] for t in ws.types_of(prefix)] == [prefix + "backup_failed"]
+    assert ws.event(reply.json()["id"])["event_type"] == prefix + "backup_failed"
+
+
+def test_seed_002_create_naming_an_inactive_type_is_409(ws, prefix):
+    ws.api.post(f"{TYPES}/{ws.register(prefix + 'backup_failed')}/deactivate")
+    reply = _resource_create(ws, prefix + "backup_failed")
+    assert reply.status_code == 409
+    assert error_code(reply) == "event_type_inactive"
+
+
+def test_seed_002_create_with_an_unknown_code_on_a_strict_server_is_400(strict_server, ws, prefix):
+    reply = _resource_create(ws, prefix + "never_registered", via=strict_server)
+    assert reply.status_code == 400
+    assert error_code(reply) == "unknown_event_type"
+    assert ws.types_of(prefix) == []
