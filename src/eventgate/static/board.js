@@ -9,6 +9,9 @@ import {
 import { Overview } from "./overview.js";
 
 const PAGE_SIZE = 50;
+// A board left open on a busy workspace must not grow without end: past this many rows the
+// oldest are dropped (paging further back then needs a reload of the view).
+const MAX_ROWS = 1000;
 const MIN_SEARCH = 3;
 export const FILTER_NAMES = ["q", "state", "severity", "channel_id", "topic", "event_type"];
 
@@ -65,6 +68,7 @@ export class BoardView {
     this.order = []; // event ids, top to bottom
     this.cursor = null;
     this.exhausted = false;
+    this.trimmed = false;
     this.loading = false;
     this.generation = 0; // bumps on every filter change; stale pages are dropped
     this.overview = context.identity.effective_scopes.includes("events:read") ? new Overview(this.api) : null;
@@ -79,7 +83,7 @@ export class BoardView {
       "aria-relevant": "additions" });
     this.status = el("p", { class: "list-status muted", role: "status" });
     this.more = el("button", { type: "button", class: "button secondary load-more", hidden: true,
-      on: { click: () => this.loadPage() } }, "Load older events");
+      on: { click: () => (this.trimmed ? this.reload() : this.loadPage()) } }, "Load older events");
     this.sentinel = el("div", { class: "sentinel", "aria-hidden": "true" });
     this.root = el("div", { class: "board" },
       this.overview ? this.overview.root : null,
@@ -209,10 +213,12 @@ export class BoardView {
     this.order = [];
     this.cursor = null;
     this.exhausted = false;
+    this.trimmed = false;
     this.loading = false;
     replaceChildren(this.list);
     const q = this.filters.q || "";
     this.hint.textContent = q && q.length < MIN_SEARCH ? `Type at least ${MIN_SEARCH} characters to search.` : "";
+    this.more.textContent = "Load older events";
     this.loadPage();
   }
 
@@ -251,6 +257,12 @@ export class BoardView {
 
   updateStatus() {
     const count = this.order.length;
+    if (this.trimmed) {
+      this.status.textContent = `Showing the newest ${count} events; older ones were let go to save memory.`;
+      this.more.textContent = "Reload this view";
+      this.more.hidden = false;
+      return;
+    }
     if (count === 0 && this.exhausted) {
       const filtered = Object.keys(this.filters).length > 0;
       this.status.textContent = filtered ? "No events match these filters." : "No events yet. They appear here live.";
@@ -333,7 +345,15 @@ export class BoardView {
       }
     }
     this.insert(shown, index, true);
+    this.trim();
     this.updateStatus();
+  }
+
+  trim() {
+    if (this.order.length <= MAX_ROWS) return;
+    while (this.order.length > MAX_ROWS) this.remove(this.order[this.order.length - 1]);
+    this.trimmed = true;
+    this.exhausted = true; // the cursor no longer follows the last row shown
   }
 
   rowNode(event, fresh) {
