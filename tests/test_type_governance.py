@@ -384,3 +384,11 @@ def test_seed_002_create_with_an_unknown_code_on_a_strict_server_is_400(strict_s
     assert reply.status_code == 400
     assert error_code(reply) == "unknown_event_type"
     assert ws.types_of(prefix) == []
+
+
+def test_type_whose_events_were_all_deleted_can_be_deleted(ws, prefix):
+    event_id = ws.create_event(prefix + "door_open")
+    type_id = ws.type_id(prefix + "door_open")
+    assert ws.api.delete(f"{TYPES}/{type_id}").status_code == 409
+    assert ws.api.delete(f"/events/{event_id}").status_code == 204
+    assert ws.api.delete(f"{TYPES}/{type_id}").status_code == 204
