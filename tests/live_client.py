@@ -135,9 +135,11 @@ def close(client: httpx.Client, channel: str, event_id: str, **fields: Any) -> N
 class Producers:
     """Threads that create events until stopped; every acknowledged event id is kept."""
 
-    def __init__(self, base_url: str, channel: str, threads: int = 3, **fields: Any) -> None:
+    def __init__(self, base_url: str, channel: str, threads: int = 3, *, until_error: bool = False,
+                 **fields: Any) -> None:
         self.base_url = base_url
         self.channel = channel
+        self.until_error = until_error  # stop quietly at the first failure (a server being killed)
         self.fields = fields
         self.acknowledged: list[str] = []
         self._stop = threading.Event()
@@ -147,7 +149,12 @@ class Producers:
     def _run(self) -> None:
         with httpx.Client(base_url=self.base_url, timeout=30) as client:
             while not self._stop.is_set():
-                event_id = create(client, self.channel, **self.fields)
+                try:
+                    event_id = create(client, self.channel, **self.fields)
+                except (httpx.HTTPError, AssertionError):
+                    if self.until_error:
+                        return
+                    raise
                 with self._lock:
                     self.acknowledged.append(event_id)
 
