@@ -63,9 +63,9 @@ def screenshot_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-def save_screenshot(page: Page, folder: Path, name: str) -> None:
+def save_screenshot(page: Page, folder: Path, name: str, *, full_page: bool = False) -> None:
     path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=full_page)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -348,8 +348,20 @@ def test_closing_an_event_takes_it_off_an_ongoing_view(page, server, workspace):
 # -- the event page ---------------------------------------------------------------------------------
 
 
+# The demo event's image, answered inside the browser (the tests reach no other host).
+DISK_CHART_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="120" viewBox="0 0 320 120">'
+    '<rect width="320" height="120" fill="#f4f6fa"/>'
+    '<polyline fill="none" stroke="#e8710a" stroke-width="3" '
+    'points="0,95 40,90 80,86 120,80 160,70 200,52 240,40 280,22 320,14"/>'
+    '<text x="10" y="20" font-family="sans-serif" font-size="13" fill="#333">/var usage, 6 h</text></svg>'
+)
+
+
 def test_opening_an_event_shows_its_fields_and_timeline(page, server, workspace, screenshot_folder):
     ids = seed_demo(workspace)
+    page.route("https://grafana.example.com/**",
+               lambda route: route.fulfill(status=200, content_type="image/svg+xml", body=DISK_CHART_SVG))
     sign_in(page, server, workspace.key)
     row(page, ids["disk"]).locator(".row-title").click()
     expect(page.locator("h1.event-title")).to_have_text("Disk almost full on db-1")
@@ -366,7 +378,8 @@ def test_opening_an_event_shows_its_fields_and_timeline(page, server, workspace,
     expect(page.locator("table.kv th", has_text="ticket").locator("xpath=following-sibling::td")).to_have_text("OPS-1432")
     expect(page.locator("table.kv th", has_text="region").locator("xpath=following-sibling::td")).to_have_text("eu-west")
     expect(page.locator(".images img")).to_have_attribute("src", "https://grafana.example.com/render/disk.png")
-    save_screenshot(page, screenshot_folder, "event")
+    expect(page.locator(".images img")).to_have_js_property("complete", True)
+    save_screenshot(page, screenshot_folder, "event", full_page=True)
 
 
 def test_the_event_page_follows_live_operations(page, server, workspace):

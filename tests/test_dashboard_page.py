@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eventgate.api.dashboard import STATIC_DIRECTORY
-from tests.helpers import error_code
+from tests.helpers import create_event, error_code, lifecycle_body
 
 SCRIPTS = sorted(STATIC_DIRECTORY.glob("*.js"))
 
@@ -129,3 +129,78 @@ def test_whoami_lists_every_scope_an_admin_key_has(server, client):
 def test_whoami_never_returns_the_key_itself(server, client):
     key = server.create_key(("events:read",))
     assert key not in client.get("/whoami", headers={"Authorization": f"Bearer {key}"}).text
+
+
+# -- /dashboard/events/{id}/timeline ----------------------------------------------------------------
+
+
+def changes_of(client, key: str, event_id: str) -> list[list[dict]]:
+    reply = client.get(f"/dashboard/events/{event_id}/timeline", headers={"Authorization": f"Bearer {key}"})
+    assert reply.status_code == 200, reply.text
+    return [operation["changes"] for operation in reply.json()["data"]]
+
+
+def by_field(changes: list[dict]) -> dict[str, tuple]:
+    return {c["field"]: (c["change"], c["before"], c["after"]) for c in changes}
+
+
+def test_dashboard_timeline_shows_what_each_operation_changed(server, client, channel):
+    key = server.create_key(("events:read",))
+    event_id = create_event(client, channel, severity="high", status="investigating",
+                            attrs={"host": "db-1", "usage": {"var": 91, "root": 40}})
+    client.post("/event/update", json=lifecycle_body(channel, event_id, severity="high", status="mitigating",
+                                                     attrs={"usage": {"var": 97}, "ticket": "OPS-1", "host": None}))
+    created, updated = changes_of(client, key, event_id)
+    assert by_field(created)["title"] == ("added", None, "Database lag")
+    assert by_field(created)["attrs.usage"] == ("added", None, {"var": 91, "root": 40})
+    assert by_field(updated) == {
+        "status": ("changed", "investigating", "mitigating"),
+        "message": ("changed", "Replica delay > 30s", "still lagging"),
+        "severity": ("unchanged", "high", "high"),
+        "attrs.host": ("removed", "db-1", None),
+        "attrs.usage.var": ("changed", 91, 97),
+        "attrs.ticket": ("added", None, "OPS-1"),
+    }
+
+
+def test_dashboard_timeline_shows_keys_a_context_replacement_removed(server, client):
+    key = server.create_key(("events:read", "events:write"))
+    headers = {"Authorization": f"Bearer {key}"}
+    created = client.post("/events", headers=headers, json={
+        "title": "User event", "subtitle": "first", "topics": ["users"], "context": {"x": 1, "y": {"z": 2}}})
+    event_id = created.json()["id"]
+    client.put(f"/events/{event_id}", headers=headers, json={"context": {"x": 2}})
+    _, replaced = changes_of(client, key, event_id)
+    assert by_field(replaced) == {"attrs.x": ("changed", 1, 2), "attrs.y": ("removed", {"z": 2}, None)}
+
+
+def test_dashboard_timeline_of_a_close_shows_the_state_and_end(server, client, channel):
+    key = server.create_key(("events:read",))
+    event_id = create_event(client, channel)
+    client.post("/event/close", json=lifecycle_body(channel, event_id, status="resolved", event_time=1795000000))
+    closed = by_field(changes_of(client, key, event_id)[-1])
+    assert closed["state"] == ("changed", "ongoing", "closed")
+    assert closed["ended_at"] == ("added", None, 1795000000)
+
+
+def test_dashboard_timeline_of_an_unknown_event_is_404(server, client):
+    key = server.create_key(("events:read",))
+    reply = client.get("/dashboard/events/no-such-event/timeline", headers={"Authorization": f"Bearer {key}"})
+    assert reply.status_code == 404
+    assert error_code(reply) == "event_not_found"
+
+
+def test_dashboard_timeline_needs_events_read(server, client, channel):
+    event_id = create_event(client, channel)
+    key = server.create_key(("subscribe",))
+    reply = client.get(f"/dashboard/events/{event_id}/timeline", headers={"Authorization": f"Bearer {key}"})
+    assert reply.status_code == 403
+
+
+def test_dashboard_timeline_respects_the_keys_channels(server, client, channel):
+    event_id = create_event(client, channel)
+    other = server.create_channel()
+    key = server.create_key(("events:read",), channels=(other,))
+    reply = client.get(f"/dashboard/events/{event_id}/timeline", headers={"Authorization": f"Bearer {key}"})
+    assert reply.status_code == 403
+    assert error_code(reply) == "channel_forbidden"

@@ -1,5 +1,6 @@
-"""The web dashboard: the page at `/`, its files under `/static/`, and `GET /whoami`,
-which tells the page who a key belongs to and what it may do.
+"""The web dashboard: the page at `/`, its files under `/static/`, `GET /whoami` (who a key
+belongs to and what it may do) and `GET /dashboard/events/{id}/timeline` (an event's
+timeline with what each operation changed).
 
 The page is plain ES modules and CSS from `eventgate/static/` (no build step). It is served
 with a Content-Security-Policy that allows only its own scripts and styles: even a bug that
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -19,10 +21,11 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from eventgate.api.envelope import JSONResponse, failure
-from eventgate.api.key_auth import presented_key
+from eventgate.api.key_auth import presented_key, require_channel_access, require_key
 from eventgate.auth.keys import SCOPES, ApiKey
 from eventgate.domain.errors import DomainError
 from eventgate.domain.times import ms_to_seconds
+from eventgate.domain.views import operation_view
 from eventgate.store.schema import workspaces
 
 STATIC_DIRECTORY = Path(__file__).resolve().parent.parent / "static"
@@ -139,8 +142,96 @@ async def whoami(request: Request) -> Response:
     return JSONResponse(WhoAmI(identity_view(key, name)))
 
 
+# -- the event page's timeline ---------------------------------------------------------------------
+
+# Fields whose changes the event page lists; `updated_at` and `seq` change every time and say nothing.
+CHANGE_FIELDS = ("title", "message", "description", "status", "state", "severity", "event_type", "thing_id",
+                 "tags", "images", "actions", "started_at", "ended_at")
+MAPPED_FIELDS = ("attrs", "metadata")
+TIME_FIELDS = ("started_at", "ended_at")
+_ABSENT = object()
+
+
+def _wire(name: str, value: Any) -> Any:
+    if value is _ABSENT:
+        return None
+    return ms_to_seconds(value) if name.split(".")[0] in TIME_FIELDS and isinstance(value, int) else value
+
+
+def _change(name: str, before: Any, after: Any) -> dict[str, Any]:
+    if before is _ABSENT or before is None or before == [] or before == "":
+        kind = "added"
+    elif after is _ABSENT or after is None or after == [] or after == "":
+        kind = "removed"
+    else:
+        kind = "changed"
+    return {"field": name, "change": kind, "before": _wire(name, before), "after": _wire(name, after)}
+
+
+def _mapped_changes(name: str, before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """attrs and metadata key by key (and attrs' one-level objects by their keys)."""
+    changes = []
+    for key in dict.fromkeys([*before, *after]):
+        old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes.extend(_mapped_changes(f"{name}.{key}", old, new))
+        else:
+            changes.append(_change(f"{name}.{key}", old, new))
+    return changes
+
+
+def event_changes(before: dict[str, Any] | None, after: dict[str, Any], carried: dict[str, Any]) -> list[dict[str, Any]]:
+    """What one operation changed, from the event before it and after it (both as stored).
+
+    Comparing the stored states is exact whatever the operation did: a seed-000/001 attrs merge
+    patch and a seed-002 `context` replacement both show every key added, changed or removed.
+    Fields the operation carried without changing them are listed as "unchanged"."""
+    first = before is None
+    before = before or {}
+    changes: list[dict[str, Any]] = []
+    for name in CHANGE_FIELDS:
+        old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
+        if old != new and not (old in (_ABSENT, None) and new in (_ABSENT, None, [], "")):
+            changes.append(_change(name, old, new))
+        elif name in carried and not first and new is not _ABSENT:
+            changes.append({"field": name, "change": "unchanged", "before": _wire(name, old), "after": _wire(name, new)})
+    for name in MAPPED_FIELDS:
+        changes.extend(_mapped_changes(name, before.get(name) or {}, after.get(name) or {}))
+    return changes
+
+
+def timeline_with_changes(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    entries = []
+    previous: dict[str, Any] | None = None
+    for operation in operations:
+        entry = operation_view(operation)
+        entry["changes"] = event_changes(previous, operation["event"], operation["fields"])
+        entries.append(entry)
+        previous = operation["event"]
+    return entries
+
+
+async def dashboard_timeline(request: Request) -> Response:
+    """An event's operations, oldest first, each with what it changed (scope events:read).
+
+    The public timeline (`GET /events/{id}/timeline`) shows the fields each operation carried;
+    this one adds `changes`: [{field, change: added|changed|removed|unchanged, before, after}]."""
+    try:
+        key = await require_key(request, "events:read")
+        reader = request.app.state.runtime.reader
+        event = await reader.event(key.workspace_id, request.path_params["event_id"])
+        require_channel_access(key, event["channel_id"])
+        operations = await reader.timeline(event)
+    except DomainError as error:
+        return failure(error)
+    return JSONResponse({"data": timeline_with_changes(operations)})
+
+
 routes = [
     Route("/", dashboard_page, methods=["GET"], name="dashboard"),
     Route("/whoami", whoami, methods=["GET"], name="whoami"),
+    Route("/dashboard/events/{event_id}/timeline", dashboard_timeline, methods=["GET"], name="dashboard_timeline"),
     Route("/static/{asset}", dashboard_asset, methods=["GET"], name="dashboard_asset"),
 ]

@@ -13,8 +13,6 @@ const FIELD_ORDER = [
   ["seq", "Last seq"],
 ];
 const TIME_FIELDS = new Set(["started_at", "ended_at", "created_at", "updated_at"]);
-// Fields an operation may carry that are not event fields themselves.
-const NOT_CHANGES = new Set(["op_id", "event_time", "password", "channel_id"]);
 const KIND_LABEL = { create: "Created", update: "Updated", close: "Closed", delete: "Deleted" };
 
 function cell(value, isTime) {
@@ -61,71 +59,29 @@ function actionsBlock(actions) {
   }));
 }
 
-function isObject(value) {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
+const CHANGE_WORDS = { added: "added", removed: "removed", changed: "changed", unchanged: "unchanged" };
 
-/** attrs on update/close are a merge patch two levels deep: null deletes, objects merge. */
-function mergeAttrs(state, patch, rows) {
-  const before = state.attrs || {};
-  const after = { ...before };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) {
-      delete after[key];
-      rows.push([`attrs.${key}`, before[key], undefined]);
-    } else if (isObject(value)) {
-      const inner = isObject(before[key]) ? { ...before[key] } : {};
-      for (const [innerKey, innerValue] of Object.entries(value)) {
-        const old = isObject(before[key]) ? before[key][innerKey] : undefined;
-        if (innerValue === null) delete inner[innerKey];
-        else inner[innerKey] = innerValue;
-        rows.push([`attrs.${key}.${innerKey}`, old, innerValue === null ? undefined : innerValue]);
-      }
-      after[key] = inner;
-    } else {
-      after[key] = value;
-      rows.push([`attrs.${key}`, before[key], value]);
-    }
-  }
-  state.attrs = after;
-}
-
-/** What an operation changed: field, before, after — replaying the timeline from the start. */
-function changes(state, operation) {
-  const rows = [];
-  const fields = operation.fields || {};
-  for (const [name, value] of Object.entries(fields)) {
-    if (NOT_CHANGES.has(name)) continue;
-    if (name === "attrs" && isObject(value) && operation.kind !== "create") {
-      mergeAttrs(state, value, rows);
-      continue;
-    }
-    const field = name === "context" ? "attrs" : name; // seed 002 replaces attrs whole, by this name
-    rows.push([field, state[field], value]);
-    state[field] = value;
-  }
-  return rows;
-}
-
-function changeTable(rows, kind) {
-  if (!rows.length) return el("p", { class: "muted" }, kind === "delete" ? "The event was deleted." : "No fields.");
+/** What an operation changed, as the server worked it out from the event before and after it. */
+function changeTable(changes, kind) {
+  if (!changes.length) return el("p", { class: "muted" }, kind === "delete" ? "The event was deleted." : "Nothing changed.");
   const showBefore = kind !== "create";
   return el("table", { class: "changes" },
     el("thead", null, el("tr", null, el("th", { scope: "col" }, "Field"),
       showBefore ? el("th", { scope: "col" }, "Before") : null, el("th", { scope: "col" }, "After"))),
-    el("tbody", null, rows.map(([name, before, after]) => {
-      const same = JSON.stringify(before) === JSON.stringify(after);
-      const time = TIME_FIELDS.has(name);
-      return el("tr", { class: same ? "unchanged" : null },
-        el("th", { scope: "row" }, name),
-        showBefore ? el("td", { class: "before" }, before === undefined ? el("span", { class: "muted" }, "—") : cell(before, time)) : null,
-        el("td", { class: "after" }, after === undefined ? el("span", { class: "muted" }, "removed")
-          : cell(after, time), same ? el("span", { class: "muted" }, " (unchanged)") : null));
+    el("tbody", null, changes.map((change) => {
+      const time = TIME_FIELDS.has(change.field);
+      const word = CHANGE_WORDS[change.change] || "changed";
+      return el("tr", { class: `change-${word}`, dataset: { field: change.field } },
+        el("th", { scope: "row" }, change.field),
+        showBefore ? el("td", { class: "before" },
+          change.change === "added" ? el("span", { class: "muted" }, "—") : cell(change.before, time)) : null,
+        el("td", { class: "after" },
+          change.change === "removed" ? el("span", { class: "muted" }, "removed") : cell(change.after, time),
+          change.change === "unchanged" ? el("span", { class: "muted" }, " (unchanged)") : null));
     })));
 }
 
 function timeline(operations) {
-  const state = {};
   return el("ol", { class: "timeline" }, operations.map((operation) => {
     const kind = operation.kind || String(operation.event_type || "").replace("event_", "");
     const delay = typeof operation.received_at === "number" && typeof operation.event_time === "number"
@@ -140,7 +96,7 @@ function timeline(operations) {
         el("dt", null, "Received by eventgate"), el("dd", null, cell(operation.received_at, true),
           delay !== null && Math.abs(delay) >= 1
             ? el("span", { class: "muted" }, ` (${delay > 0 ? "+" : ""}${delay.toFixed(1)} s)`) : null)),
-      changeTable(changes(state, operation), kind));
+      changeTable(operation.changes || [], kind));
   }));
 }
 
@@ -184,7 +140,7 @@ export class EventView {
     let operations;
     try {
       const [eventReply, timelineReply] = await Promise.all([
-        this.api.get(`events/${id}`), this.api.get(`events/${id}/timeline`),
+        this.api.get(`events/${id}`), this.api.get(`dashboard/events/${id}/timeline`),
       ]);
       event = eventReply.data;
       operations = timelineReply.data || [];
