@@ -42,7 +42,12 @@ def test_dashboard_page_allows_only_its_own_scripts(client):
 def test_dashboard_page_allows_the_live_websocket_of_its_own_host(server, client):
     policy = client.get("/").headers["content-security-policy"]
     host = server.base_url.removeprefix("http://")
-    assert f"ws://{host}" in policy
+    assert f"ws://{host}" in policy and f"wss://{host}" in policy
+
+
+def test_a_strange_host_header_stays_out_of_the_policy(client):
+    policy = client.get("/", headers={"Host": "evil.example; script-src *"}).headers["content-security-policy"]
+    assert "evil" not in policy and "script-src *" not in policy
 
 
 def test_dashboard_page_sends_no_referrer(client):

@@ -80,11 +80,11 @@ def _page() -> bytes:
 
 async def dashboard_page(request: Request) -> Response:
     """The dashboard (a single page; its views live in the URL's fragment)."""
-    scheme = "wss" if request.url.scheme in ("https", "wss") else "ws"
     host = request.headers.get("host", "")
-    ws_origin = f"{scheme}://{host}" if host and _plain_host(host) else ""
+    # Both schemes: behind a TLS proxy the page is https (so wss) while this process sees http.
+    ws_origin = f"ws://{host} wss://{host}" if host and _plain_host(host) else ""
     headers = dict(PAGE_HEADERS)
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(ws_origin=ws_origin).replace("  ", " ")
+    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(ws_origin=ws_origin)
     return Response(_page(), media_type="text/html; charset=utf-8", headers=headers)
 
 
