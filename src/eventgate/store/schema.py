@@ -101,6 +101,8 @@ events = sa.Table(
     sa.Index("ix_events_thing", "workspace_id", "thing_id", "pk"),
     sa.Index("ix_events_type", "workspace_id", "event_type_id", "pk"),
     sa.Index("ix_events_created", "workspace_id", "created_at"),
+    # Covers the overview's count of ongoing events by severity (migration 0004).
+    sa.Index("ix_events_state_severity", "workspace_id", "state", "severity"),
 )
 
 # Text search over events (migration 0002). SQLite: this FTS5 trigram table (external content
