@@ -301,6 +301,23 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _write_batches(port: int) -> tuple[float, float, float]:
+    """(transactions, requests, seconds) committed so far, from the server's /metrics."""
+    with socket.create_connection(("127.0.0.1", port), 5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    values = {}
+    for line in data.decode(errors="replace").splitlines():
+        for name in ("eventgate_write_batch_size_count", "eventgate_write_batch_size_sum",
+                     "eventgate_write_batch_seconds_sum"):
+            if line.startswith(name + " "):
+                values[name] = float(line.split()[1])
+    return (values.get("eventgate_write_batch_size_count", 0.0), values.get("eventgate_write_batch_size_sum", 0.0),
+            values.get("eventgate_write_batch_seconds_sum", 0.0))
+
+
 @dataclass
 class PhaseReport:
     name: str
@@ -311,6 +328,9 @@ class PhaseReport:
     server_cpu: float
     generator_cpu: float
     first_error: str
+    server_cpu_per_request_us: float = 0.0
+    mean_batch: float = 0.0
+    mean_batch_ms: float = 0.0
 
 
 def measure(name: str, port: int, server_pid: int, args: argparse.Namespace, channel_id: str) -> PhaseReport:
@@ -322,15 +342,17 @@ def measure(name: str, port: int, server_pid: int, args: argparse.Namespace, cha
         # Collapsed stacks of every server thread, for flame graphs or `sort | uniq`-style reading.
         profiler = subprocess.Popen(
             [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server_pid), "--threads",
-             "--idle", "--format", "raw", "--rate", "200", "--duration", str(int(args.duration)),
+             "--format", "raw", "--rate", "200", "--duration", str(int(args.duration)),
              "--output", args.profile, "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+    batches_before = _write_batches(port)
     cpu_before, wall_before = _cpu_seconds(server_pid), time.perf_counter()
     result, generator_cpu = run_generators(port, phase, args.concurrency, args.duration, args.form, channel_id,
                                            args.processes)
     wall = time.perf_counter() - wall_before
     server_cpu = _cpu_seconds(server_pid) - cpu_before
+    transactions, requests, seconds = (a - b for a, b in zip(_write_batches(port), batches_before))
     if profiler is not None:
         profiler.wait()
     return PhaseReport(
@@ -338,6 +360,9 @@ def measure(name: str, port: int, server_pid: int, args: argparse.Namespace, cha
         p99_ms=_percentile(result.latencies, 0.99) * 1000, failed=result.failed,
         server_cpu=100 * server_cpu / wall, generator_cpu=100 * generator_cpu / wall,
         first_error=result.first_error,
+        server_cpu_per_request_us=1e6 * server_cpu / max(1, result.ok + result.failed),
+        mean_batch=requests / transactions if transactions else 0.0,
+        mean_batch_ms=1000 * seconds / transactions if transactions else 0.0,
     )
 
 
@@ -347,10 +372,12 @@ def print_report(reports: list[PhaseReport], args: argparse.Namespace, database_
           f"{args.concurrency}, {args.duration:.0f} s per phase, {args.processes} generator process(es), "
           f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"{'phase':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'server CPU':>11} "
-          f"{'generator CPU':>14}")
+          f"{'generator CPU':>14} {'CPU us/req':>11}")
     for r in reports:
         print(f"{r.name:<10} {r.rate:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.failed:>7} "
-              f"{r.server_cpu:>10.0f}% {r.generator_cpu:>13.0f}%")
+              f"{r.server_cpu:>10.0f}% {r.generator_cpu:>13.0f}% {r.server_cpu_per_request_us:>11.0f}")
+        if r.mean_batch:
+            print(f"  group commit: {r.mean_batch:.1f} requests per transaction, {r.mean_batch_ms:.2f} ms each")
         if r.first_error:
             print(f"  first failure: {r.first_error}")
     by_name = {r.name: r for r in reports}

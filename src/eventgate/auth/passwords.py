@@ -7,7 +7,6 @@ every cached verification for the old one unreachable at once.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import secrets
@@ -43,7 +42,7 @@ class VerificationCache:
 
     def _key(self, channel_id: str, password_hash: str, password: str) -> bytes:
         material = f"{channel_id}\x00{password_hash}\x00{password}".encode()
-        return hmac.new(self._secret, material, hashlib.sha256).digest()
+        return hmac.digest(self._secret, material, "sha256")  # one-shot: no HMAC object per request
 
     def key(self, channel_id: str, password_hash: str, password: str) -> bytes:
         """The HMAC that stands for this (channel, hash, password): safe to keep, useless to a thief."""

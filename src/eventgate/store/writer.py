@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from eventgate.store.schema import events, idempotency_records, operations
 log = logging.getLogger("eventgate.writer")
 
 MAX_BATCH = 512
+GIL_SWITCH_INTERVAL = 0.0005  # seconds; see EventWriter.start
 RETRIES = 3
 
 
@@ -125,9 +127,17 @@ class EventWriter:
         self._database_errors: tuple[type[BaseException], ...] = (
             DBAPIError, database.writer.dialect.loaded_dbapi.Error)
         self._last_sweep = time.monotonic()
+        # Requests taken from the queue that could not join the open transaction: next batch first.
+        self._carried: list[WriteRequest] = []
+        self._stopping = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        # The writer thread alternates short GIL-free SQLite calls with bits of Python; after each
+        # call it must win the GIL back from the event loop thread, which keeps it for up to one
+        # switch interval (5 ms by default) when busy. A shorter interval bounds that wait.
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="eventgate-writer", daemon=True)
         self._thread.start()
 
@@ -146,22 +156,32 @@ class EventWriter:
 
     # -- the writer thread -------------------------------------------------------------
 
+    def _take_waiting(self, limit: int) -> list[WriteRequest]:
+        """Requests already queued (at most limit), without blocking; notes a stop request."""
+        taken: list[WriteRequest] = []
+        while len(taken) < limit and not self._stopping:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._stopping = True
+            else:
+                taken.append(item)
+        return taken
+
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            if self._carried:
+                batch, self._carried = self._carried[:MAX_BATCH], self._carried[MAX_BATCH:]
+            elif self._stopping:
                 return
-            batch = [first]
-            stop_after = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop_after = True
-                    break
-                batch.append(item)
+            else:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+            batch.extend(self._take_waiting(MAX_BATCH - len(batch)))
             try:
                 results = self._commit(batch)
             except Exception:  # a bug must fail these requests, never kill the writer thread
@@ -174,8 +194,6 @@ class EventWriter:
             except RuntimeError:  # loop closed during shutdown
                 pass
             self._maybe_sweep()
-            if stop_after:
-                return
 
     def _deliver(self, batch: list[WriteRequest], results: list[WriteOutcome | BaseException]) -> None:
         committed: list[CommittedOperation] = []
@@ -195,21 +213,34 @@ class EventWriter:
             except Exception:  # a subscriber problem must never fail a producer
                 log.exception("publishing committed operations failed")
 
-    def _commit(self, batch: list[WriteRequest]) -> list[WriteOutcome | BaseException]:
+    def _commit(self, batch: list[WriteRequest], *, gather: bool = True) -> list[WriteOutcome | BaseException]:
+        """Commit the batch in one transaction. With gather, requests that arrive while it is being
+        decided join it (batch grows in place): they would otherwise wait for this commit and
+        then pay a commit of their own."""
         for attempt in range(RETRIES):
             started = time.perf_counter()
             try:
                 with self.database.writer.begin() as connection:
                     cursor = connection.connection.cursor()
                     try:
-                        results = _Batch(cursor, batch, self.settings, self._statements).apply()
+                        work = _Batch(cursor, batch, self.settings, self._statements)
+                        results = work.decide(batch)
+                        while gather and len(batch) < MAX_BATCH:
+                            arrived = self._take_waiting(MAX_BATCH - len(batch))
+                            joining = [r for r in arrived if work.can_join(r)]
+                            self._carried.extend(r for r in arrived if not work.can_join(r))
+                            if not joining:
+                                break
+                            batch.extend(joining)
+                            results.extend(work.decide(joining))
+                        work.write()
                     finally:
                         cursor.close()
             except self._database_errors as error:
                 log.warning("write batch of %d failed (attempt %d): %s", len(batch), attempt + 1, error)
                 if len(batch) > 1:
                     # Isolate the request that breaks the batch; the others still commit.
-                    return [result for request in batch for result in self._commit([request])]
+                    return [result for request in batch for result in self._commit([request], gather=False)]
                 time.sleep(0.01 * (attempt + 1))
                 continue
             write_batch_seconds.observe(time.perf_counter() - started)
@@ -246,93 +277,121 @@ def _columns(table: sa.Table, prefix: str = "") -> str:
 class WriterStatements:
     """The writer's SQL as driver text, built once from store/schema.py.
 
-    The writer runs a dozen statements per batch with hundreds of rows between them; going
-    through the driver's cursor (executemany in C for SQLite, pipelined for psycopg) instead of
-    SQLAlchemy's per-row parameter processing cuts the writer's CPU per operation several-fold.
+    Why not SQLAlchemy here: the writer runs a dozen statements per batch with hundreds of rows
+    between them, and SQLAlchemy's per-row parameter processing cost more CPU than SQLite did.
+    Why multi-row statements instead of executemany: the sqlite3 driver releases the GIL for
+    every row it steps, and each time it must win the GIL back from the event loop thread (up
+    to a switch interval under load). One `INSERT … VALUES (…), (…), …` is one step.
+
+    Row counts are split into powers of two (21 rows → 16 + 4 + 1) so that a handful of SQL
+    texts cover every batch size and stay in the driver's prepared-statement cache.
     """
 
     def __init__(self, is_postgres: bool) -> None:
         self.placeholder = "%s" if is_postgres else "?"
         self.is_postgres = is_postgres
+        self.last_event_pk = "SELECT COALESCE(MAX(pk), 0) FROM events"
         self.lock_sequence = self.sql(
             "SELECT last_seq FROM sequences WHERE workspace_id = ?" + (" FOR UPDATE" if is_postgres else ""))
         self.update_sequence = self.sql("UPDATE sequences SET last_seq = ? WHERE workspace_id = ?")
         self.event_columns = [c.name for c in events.columns]
-        self._select_events = (
-            f"SELECT {_columns(events, 'e.')}, t.code FROM events e "
-            "LEFT JOIN event_types t ON t.id = e.event_type_id WHERE e.workspace_id = ? AND e.id IN ({})"
-        )
-        self.insert_tag = self.sql('INSERT INTO event_tags (workspace_id, tag, event_pk) VALUES (?, ?, ?)')
         self.insert_type = self.sql(
             "INSERT INTO event_types (workspace_id, name, code, code_key, status, type, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, 1, 'CUSTOM', ?, ?) RETURNING id")
         self.operation_columns = [c.name for c in operations.columns]
-        self.insert_operation = self._insert(operations)
         self.idempotency_columns = [c.name for c in idempotency_records.columns]
-        self.insert_idempotency = self._insert(idempotency_records)
-        self._inserts: dict[tuple[tuple[str, ...], int], str] = {}
-        self._updates: dict[tuple[str, ...], str] = {}
+        self.tag_columns = ["workspace_id", "tag", "event_pk"]
+        self._texts: dict[tuple[Any, ...], str] = {}
 
     def sql(self, text: str) -> str:
         return text.replace("?", self.placeholder) if self.is_postgres else text
 
-    def _insert(self, table: sa.Table) -> str:
-        marks = ", ".join("?" for _ in table.columns)
-        return self.sql(f"INSERT INTO {table.name} ({_columns(table)}) VALUES ({marks})")
+    def _cached(self, key: tuple[Any, ...], build: Callable[[], str]) -> str:
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = build()
+        return text
 
     def marks(self, count: int) -> str:
         return ", ".join([self.placeholder] * count)
 
+    def _where_in(self, template: str, count: int) -> str:
+        return self._cached((template, count), lambda: self.sql(template).format(self.marks(count)))
+
     def select_channels(self, count: int) -> str:
-        return self.sql("SELECT id, workspace_id, password_hash FROM channels WHERE id IN ({})").format(
-            self.marks(count))
+        return self._where_in("SELECT id, workspace_id, password_hash FROM channels WHERE id IN ({})", count)
 
     def select_idempotency(self, count: int) -> str:
         # One channel per statement: the primary key (channel_id, op_id) then serves every lookup.
-        return self.sql("SELECT op_id, request_hash, response FROM idempotency_records "
-                        "WHERE channel_id = ? AND op_id IN ({})").format(self.marks(count))
+        return self._where_in("SELECT op_id, request_hash, response FROM idempotency_records "
+                              "WHERE channel_id = ? AND op_id IN ({})", count)
 
     def select_events(self, count: int) -> str:
-        return self.sql(self._select_events).format(self.marks(count))
+        return self._where_in(
+            f"SELECT {_columns(events, 'e.')}, t.code FROM events e "
+            "LEFT JOIN event_types t ON t.id = e.event_type_id WHERE e.workspace_id = ? AND e.id IN ({})", count)
 
     def select_types(self, count: int) -> str:
-        return self.sql("SELECT id, code, code_key, status, type FROM event_types "
-                        "WHERE workspace_id = ? AND code_key IN ({})").format(self.marks(count))
-
-    def insert_events(self, columns: tuple[str, ...], rows: int) -> str:
-        """A multi-row INSERT returning each row's pk with its (workspace_id, id) to match them up."""
-        key = (columns, rows)
-        text = self._inserts.get(key)
-        if text is None:
-            row = "(" + ", ".join([self.placeholder] * len(columns)) + ")"
-            text = (f"INSERT INTO events ({', '.join(map(_quoted, columns))}) VALUES "
-                    + ", ".join([row] * rows) + " RETURNING pk, workspace_id, id")
-            if len(self._inserts) > 64:
-                self._inserts.clear()
-            self._inserts[key] = text
-        return text
-
-    def update_event(self, columns: tuple[str, ...]) -> str:
-        text = self._updates.get(columns)
-        if text is None:
-            assignments = ", ".join(f"{_quoted(name)} = ?" for name in columns)
-            text = self._updates[columns] = self.sql(f"UPDATE events SET {assignments} WHERE pk = ?")
-        return text
+        return self._where_in("SELECT id, code, code_key, status, type FROM event_types "
+                              "WHERE workspace_id = ? AND code_key IN ({})", count)
 
     def delete_tags(self, count: int) -> str:
-        return self.sql("DELETE FROM event_tags WHERE event_pk IN ({})").format(self.marks(count))
+        return self._where_in("DELETE FROM event_tags WHERE event_pk IN ({})", count)
 
     def delete_events(self, count: int) -> str:
-        return self.sql("DELETE FROM events WHERE pk IN ({})").format(self.marks(count))
+        return self._where_in("DELETE FROM events WHERE pk IN ({})", count)
+
+    def insert_rows(self, table: str, columns: tuple[str, ...] | list[str], rows: int, returning: str = "") -> str:
+        """INSERT INTO table (columns) VALUES (…) × rows [RETURNING …]."""
+        def build() -> str:
+            row = "(" + self.marks(len(columns)) + ")"
+            text = f"INSERT INTO {table} ({', '.join(map(_quoted, columns))}) VALUES " + ", ".join([row] * rows)
+            return text + (f" RETURNING {returning}" if returning else "")
+        return self._cached(("insert", table, tuple(columns), rows, returning), build)
+
+    def update_event(self, columns: tuple[str, ...]) -> str:
+        """One row per execution (PostgreSQL: executemany, pipelined by psycopg)."""
+        def build() -> str:
+            assignments = ", ".join(f"{_quoted(name)} = ?" for name in columns)
+            return self.sql(f"UPDATE events SET {assignments} WHERE pk = ?")
+        return self._cached(("update", columns), build)
+
+    def update_events_from_values(self, columns: tuple[str, ...], rows: int) -> str:
+        """SQLite: many rows in one statement, `UPDATE … FROM (VALUES (pk, …), …)` (SQLite >= 3.33)."""
+        def build() -> str:
+            assignments = ", ".join(f"{_quoted(name)} = v.column{index + 2}" for index, name in enumerate(columns))
+            row = "(" + self.marks(len(columns) + 1) + ")"
+            return (f"UPDATE events SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS v "
+                    "WHERE events.pk = v.column1")
+        return self._cached(("update-values", columns, rows), build)
+
+    def select_events_as_json(self, count: int) -> str:
+        """SQLite: the events as one JSON array of rows (one driver step instead of one per row)."""
+        def build() -> str:
+            values = ", ".join([f"e.{_quoted(c.name)}" for c in events.columns] + ["t.code"])
+            return (f"SELECT json_group_array(json_array({values})) FROM events e "
+                    "LEFT JOIN event_types t ON t.id = e.event_type_id "
+                    f"WHERE e.workspace_id = ? AND e.id IN ({self.marks(count)})")
+        return self._cached(("select-events-json", count), build)
 
 
 # Columns an operation never changes: left out of UPDATE so that their indexes are not rewritten.
 IMMUTABLE_EVENT_COLUMNS = frozenset({"workspace_id", "id", "channel_id", "created_at"})
-INSERT_CHUNK = 200  # rows per multi-row INSERT: far below SQLite's and PostgreSQL's parameter limits
+LARGEST_CHUNK = 128  # rows per statement: far below SQLite's and PostgreSQL's parameter limits
 
 
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    """items split into power-of-two sized runs, largest first (at most LARGEST_CHUNK)."""
+    chunks, start = [], 0
+    while start < len(items):
+        size = min(LARGEST_CHUNK, 1 << ((len(items) - start).bit_length() - 1))
+        chunks.append(items[start:start + size])
+        start += size
+    return chunks
+
+
+def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:
+    return [value for row in rows for value in row]
 
 
 def _values(columns: list[str], row: dict[str, Any]) -> tuple[Any, ...]:
@@ -355,7 +414,7 @@ class _Batch:
     def __init__(self, cursor: Any, requests: list[WriteRequest], settings: WriterSettings,
                  statements: WriterStatements) -> None:
         self.cursor = cursor
-        self.requests = requests
+        self.requests = requests  # grows when later arrivals join before the commit
         self.settings = settings
         self.sql = statements
         self.last_seq: dict[str, int] = {}
@@ -369,47 +428,65 @@ class _Batch:
 
     # loading ----------------------------------------------------------------------------
 
-    def _lock_sequences(self) -> None:
+    def _lock_sequences(self, requests: list[WriteRequest]) -> None:
         cursor = self.cursor
-        for workspace_id in sorted({r.workspace_id for r in self.requests}):
+        for workspace_id in sorted({r.workspace_id for r in requests}):
             cursor.execute(self.sql.lock_sequence, (workspace_id,))
             row = cursor.fetchone()
             if row is None:
                 raise RuntimeError(f"workspace {workspace_id} has no sequences row")
             self.last_seq[workspace_id] = row[0]
 
-    def _load(self) -> None:
-        cursor, sql = self.cursor, self.sql
-        channel_ids = list({r.command.channel_id for r in self.requests if r.command.channel_id})
-        if channel_ids:
-            cursor.execute(sql.select_channels(len(channel_ids)), channel_ids)
-            for channel_id, workspace_id, password_hash in cursor.fetchall():
-                self.channels[channel_id] = (workspace_id, password_hash)
+    def _select_in(self, statement: Callable[[int], str], fixed: tuple[Any, ...], values: list[Any]) -> list[Any]:
+        """Rows of `statement` for every value, in power-of-two sized IN lists."""
+        rows: list[Any] = []
+        for chunk in _chunks(values):
+            self.cursor.execute(statement(len(chunk)), (*fixed, *chunk))
+            rows.extend(self.cursor.fetchall())
+        return rows
+
+    def _select_events(self, workspace_id: str, event_ids: list[str]) -> list[Any]:
+        if self.sql.is_postgres:
+            return self._select_in(self.sql.select_events, (workspace_id,), event_ids)
+        rows: list[Any] = []
+        for chunk in _chunks(event_ids):
+            self.cursor.execute(self.sql.select_events_as_json(len(chunk)), (workspace_id, *chunk))
+            rows.extend(codec.load(self.cursor.fetchone()[0]))
+        return rows
+
+    def _load(self, requests: list[WriteRequest]) -> None:
+        """Read what these requests touch, except what this batch already holds (and may have changed)."""
+        sql = self.sql
+        channel_ids = list({r.command.channel_id for r in requests
+                            if r.command.channel_id and r.command.channel_id not in self.channels})
+        for channel_id, workspace_id, password_hash in self._select_in(sql.select_channels, (), channel_ids):
+            self.channels[channel_id] = (workspace_id, password_hash)
         op_ids: dict[str, set[str]] = {}
-        for request in self.requests:
-            if request.command.channel_id:
-                op_ids.setdefault(request.command.channel_id, set()).add(request.command.op_id)
+        for request in requests:
+            channel_id = request.command.channel_id
+            if channel_id and (channel_id, request.command.op_id) not in self.idempotency:
+                op_ids.setdefault(channel_id, set()).add(request.command.op_id)
         for channel_id, wanted in op_ids.items():
-            cursor.execute(sql.select_idempotency(len(wanted)), (channel_id, *wanted))
-            for op_id, request_hash, response in cursor.fetchall():
+            for op_id, request_hash, response in self._select_in(sql.select_idempotency, (channel_id,), list(wanted)):
                 self.idempotency[(channel_id, op_id)] = (request_hash, codec.load(response))
         by_workspace: dict[str, set[str]] = {}
-        for request in self.requests:
-            if request.command.event_id:
-                by_workspace.setdefault(request.workspace_id, set()).add(request.command.event_id)
+        for request in requests:
+            event_id = request.command.event_id
+            if event_id and (request.workspace_id, event_id) not in self.slots:
+                by_workspace.setdefault(request.workspace_id, set()).add(event_id)
         names = (*sql.event_columns, "event_type")
         for workspace_id, event_ids in by_workspace.items():
-            cursor.execute(sql.select_events(len(event_ids)), (workspace_id, *event_ids))
-            for row in cursor.fetchall():
+            for row in self._select_events(workspace_id, list(event_ids)):
                 event = row_to_event(_RowMapping(dict(zip(names, row))))  # type: ignore[arg-type]
                 self.slots[(workspace_id, event["id"])] = _EventSlot(event, original_tags=list(event["tags"]))
         codes: dict[str, set[str]] = {}
-        for request in self.requests:
-            if request.command.event_type:
-                codes.setdefault(request.workspace_id, set()).add(request.command.event_type.lower())
+        for request in requests:
+            event_type = request.command.event_type
+            if event_type and (request.workspace_id, event_type.lower()) not in self.types:
+                codes.setdefault(request.workspace_id, set()).add(event_type.lower())
         for workspace_id, code_keys in codes.items():
-            cursor.execute(sql.select_types(len(code_keys)), (workspace_id, *code_keys))
-            for type_id, code, code_key, status, type_kind in cursor.fetchall():
+            for type_id, code, code_key, status, type_kind in self._select_in(
+                    sql.select_types, (workspace_id,), list(code_keys)):
                 self.types[(workspace_id, code_key)] = (type_id, code, status, type_kind)
 
     # deciding ---------------------------------------------------------------------------
@@ -504,39 +581,63 @@ class _Batch:
 
     # writing ----------------------------------------------------------------------------
 
-    def _write(self) -> None:
-        cursor, sql = self.cursor, self.sql
-        new_slots = [s for s in self.slots.values() if s.is_new]
-        if new_slots:
-            rows = [event_to_row(s.event) for s in new_slots]
+    def _insert(self, table: str, columns: tuple[str, ...] | list[str], rows: list[tuple[Any, ...]],
+                returning: str = "") -> list[Any]:
+        returned: list[Any] = []
+        for chunk in _chunks(rows):
+            self.cursor.execute(self.sql.insert_rows(table, columns, len(chunk), returning), _flat(chunk))
+            if returning:
+                returned.extend(self.cursor.fetchall())
+        return returned
+
+    def _insert_events(self, new_slots: list[_EventSlot]) -> None:
+        rows = [event_to_row(s.event) for s in new_slots]
+        if self.sql.is_postgres:
             columns = tuple(rows[0])
             by_key = {(s.event["workspace_id"], s.event["id"]): s for s in new_slots}
-            for chunk in _chunks(rows, INSERT_CHUNK):
-                cursor.execute(sql.insert_events(columns, len(chunk)),
-                               [row[name] for row in chunk for name in columns])
-                for pk, workspace_id, event_id in cursor.fetchall():
-                    by_key[(workspace_id, event_id)].event["pk"] = pk
+            # Matched by (workspace_id, id), not by position: RETURNING order is not guaranteed.
+            for pk, workspace_id, event_id in self._insert(
+                    "events", columns, [tuple(row.values()) for row in rows], returning="pk, workspace_id, id"):
+                by_key[(workspace_id, event_id)].event["pk"] = pk
+            return
+        # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so the pks SQLite would
+        # pick are known in advance (max + 1, …); naming them saves reading back a row per event.
+        self.cursor.execute(self.sql.last_event_pk)
+        last_pk = self.cursor.fetchone()[0]
+        for offset, (slot, row) in enumerate(zip(new_slots, rows), start=1):
+            slot.event["pk"] = row["pk"] = last_pk + offset
+        self._insert("events", tuple(rows[0]), [tuple(row.values()) for row in rows])
+
+    def write(self) -> None:
+        """Write everything decided, in a handful of statements."""
+        sql = self.sql
+        new_slots = [s for s in self.slots.values() if s.is_new]
+        if new_slots:
+            self._insert_events(new_slots)
         changed = [s for s in self.slots.values() if s.dirty and not s.is_new and not s.deleted]
         if changed:
             rows = [event_to_row(s.event) for s in changed]
             columns = tuple(name for name in rows[0] if name not in IMMUTABLE_EVENT_COLUMNS)
-            cursor.executemany(sql.update_event(columns), [
-                (*(row[name] for name in columns), slot.event["pk"]) for row, slot in zip(rows, changed)
-            ])
+            values = [(slot.event["pk"], *(row[name] for name in columns)) for row, slot in zip(rows, changed)]
+            if sql.is_postgres:
+                self.cursor.executemany(sql.update_event(columns), [(*v[1:], v[0]) for v in values])
+            else:
+                for chunk in _chunks(values):
+                    self.cursor.execute(sql.update_events_from_values(columns, len(chunk)), _flat(chunk))
         deleted = [s.event["pk"] for s in self.slots.values() if s.deleted]
         retagged = [s for s in self.slots.values()
                     if not s.deleted and (s.is_new or s.event["tags"] != s.original_tags)]
         stale_tag_pks = deleted + [s.event["pk"] for s in retagged if not s.is_new]
-        for chunk in _chunks(stale_tag_pks, INSERT_CHUNK):
-            cursor.execute(sql.delete_tags(len(chunk)), chunk)
+        for chunk in _chunks(stale_tag_pks):
+            self.cursor.execute(sql.delete_tags(len(chunk)), chunk)
         tag_rows = [(s.event["workspace_id"], tag, s.event["pk"]) for s in retagged for tag in s.event["tags"]]
         if tag_rows:
-            cursor.executemany(sql.insert_tag, tag_rows)
-        for chunk in _chunks(deleted, INSERT_CHUNK):
-            cursor.execute(sql.delete_events(len(chunk)), chunk)
+            self._insert("event_tags", sql.tag_columns, tag_rows)
+        for chunk in _chunks(deleted):
+            self.cursor.execute(sql.delete_events(len(chunk)), chunk)
         if self.operations:
             columns = sql.operation_columns
-            cursor.executemany(sql.insert_operation, [
+            self._insert("operations", columns, [
                 _values(columns, {
                     "workspace_id": op.workspace_id, "seq": op.seq, "event_pk": slot.event["pk"],
                     "event_id": op.event_id, "channel_id": op.channel_id, "op_id": op.op_id, "kind": op.kind,
@@ -546,18 +647,24 @@ class _Batch:
                 for op, slot in self.operations
             ])
         if self.new_idempotency:
-            cursor.executemany(sql.insert_idempotency, self.new_idempotency)
+            self._insert("idempotency_records", sql.idempotency_columns, self.new_idempotency)
         for workspace_id, last_seq in self.last_seq.items():
-            cursor.execute(sql.update_sequence, (last_seq, workspace_id))
+            self.cursor.execute(sql.update_sequence, (last_seq, workspace_id))
 
-    def apply(self) -> list[WriteOutcome | BaseException]:
-        self._lock_sequences()
-        self._load()
+    def decide(self, requests: list[WriteRequest]) -> list[WriteOutcome | BaseException]:
+        """Take these requests into the transaction (the first call locks their workspaces' seq)."""
+        if not self.last_seq:
+            self._lock_sequences(requests)
+        self._load(requests)
         results: list[WriteOutcome | BaseException] = []
-        for request in self.requests:
+        for request in requests:
             try:
                 results.append(self._decide(request))
             except DomainError as error:
                 results.append(error)
-        self._write()
         return results
+
+    def can_join(self, request: WriteRequest) -> bool:
+        """Later requests may join only if their workspace's seq row is already locked: taking
+        more locks out of sorted order could deadlock with another process's writer."""
+        return request.workspace_id in self.last_seq
