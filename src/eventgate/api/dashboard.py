@@ -48,7 +48,7 @@ PAGE_HEADERS = {
 
 # The page's own files: one flat folder, names that cannot climb out of it, and explicit media
 # types (a module script is refused by browsers unless it is served as JavaScript).
-ASSET_NAME = re.compile(r"^[a-z0-9_-]{1,64}\.(js|css|svg)$")
+ASSET_NAME = re.compile(r"[a-z0-9_-]{1,64}\.(js|css|svg)")
 MEDIA_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8", "svg": "image/svg+xml"}
 
 
@@ -56,7 +56,7 @@ async def dashboard_asset(request: Request) -> Response:
     """One of the dashboard's scripts, styles or icons; revalidated on every load (ETag) so an
     upgrade shows at once."""
     name = request.path_params["asset"]
-    match = ASSET_NAME.match(name)
+    match = ASSET_NAME.fullmatch(name)
     path = STATIC_DIRECTORY / name
     if match is None or not path.is_file():
         return failure(DomainError(404, "not_found", "Not Found"))
