@@ -35,7 +35,7 @@ from eventgate.domain.lifecycle import (
 from eventgate.domain.times import now_ms
 from eventgate.metrics import operations_committed, write_batch_seconds, write_batch_size
 from eventgate.store import codec
-from eventgate.store.database import Database
+from eventgate.store.database import Database, WalCheckpointer
 from eventgate.store.events import event_to_row, public_event, row_to_event
 from eventgate.store.schema import events, idempotency_records, operations
 
@@ -123,6 +123,7 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._statements = WriterStatements(is_postgres=not database.is_sqlite)
+        self._checkpointer = WalCheckpointer(database)
         # The writer talks to the driver directly (see WriterStatements), so driver errors arrive unwrapped.
         self._database_errors: tuple[type[BaseException], ...] = (
             DBAPIError, database.writer.dialect.loaded_dbapi.Error)
@@ -140,12 +141,14 @@ class EventWriter:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="eventgate-writer", daemon=True)
         self._thread.start()
+        self._checkpointer.start()
 
     def stop(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=30)
             self._thread = None
+        self._checkpointer.stop()
 
     async def submit(self, command: LifecycleCommand, *, workspace_id: str,
                      verified_password_hash: str | None) -> WriteOutcome:
