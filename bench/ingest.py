@@ -291,6 +291,27 @@ def _create_channel(database_url: str) -> str:
     return json.loads(output)["channel_id"]
 
 
+class ScratchPostgres:
+    """A fresh database beside the one named by --database-url, dropped afterwards."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        from eventgate.store.database import normalize_url
+
+        base = sa.make_url(normalize_url(url))
+        self.name = f"eventgate_bench_{secrets.token_hex(4)}"
+        self.admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
+        self.url = base.set(database=self.name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self.admin.dispose()
+
+
 # -- reporting ----------------------------------------------------------------------------------
 
 
@@ -420,6 +441,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="eventgate-bench-"))
     database_url = args.database_url or f"sqlite:///{workdir}/eventgate.db"
     label = "SQLite (WAL, synchronous=FULL)" if database_url.startswith("sqlite") else "PostgreSQL"
+    scratch = None
+    if not database_url.startswith("sqlite"):
+        scratch = ScratchPostgres(database_url)
+        database_url = scratch.url
     port = _free_port()
     server = None
     try:
@@ -441,6 +466,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+        if scratch is not None:
+            scratch.drop()
     return 0 if met else 1
 
 
