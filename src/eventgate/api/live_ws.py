@@ -22,6 +22,7 @@ from eventgate.api.bodies import decode_struct, read_json_body
 from eventgate.api.envelope import JSONResponse
 from eventgate.api.key_auth import require_key
 from eventgate.api.live_errors import live_error
+from eventgate.api.live_transport import EXTENSION
 from eventgate.domain.errors import DomainError
 from eventgate.hub.frames import Frame
 from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, SLOW, Subscriber
@@ -70,7 +71,19 @@ async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ign
     async def send(frame: Frame) -> None:
         await send_raw({"type": "websocket.send", "text": frame.text})
 
-    listener = loop.create_task(_listen(websocket, subscriber))
+    listener: asyncio.Task[None] | None = None
+    frames_extension = websocket.scope.get("extensions", {}).get(EXTENSION)
+    if frames_extension is not None:
+        # The server takes ready-made frames and tells us when the socket goes away: no
+        # task per connection just to wait for the disconnect.
+        connection = frames_extension["connection"]
+        connection.on_lost(lambda: subscriber.end(DISCONNECTED))
+        connection.discard_incoming()
+        subscriber.direct = connection
+        # The headers were only needed to authenticate; ten thousand idle copies add up.
+        websocket.scope["headers"] = []
+    else:
+        listener = loop.create_task(_listen(websocket, subscriber))
     try:
         async with asyncio.timeout(None) as deadline:
             def on_end(reason: str) -> None:
@@ -92,9 +105,11 @@ async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ign
             await websocket.close(INTERNAL_ERROR_CODE, "internal error; resume with since")
     finally:
         subscriber.on_end = None
-        listener.cancel()
-        with contextlib.suppress(BaseException):
-            await listener
+        subscriber.direct = None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(BaseException):
+                await listener
 
 
 async def _listen(websocket: WebSocket, subscriber: Subscriber) -> None:

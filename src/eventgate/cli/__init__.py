@@ -101,9 +101,10 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         "eventgate.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="httptools", log_level=log_level, access_log=False, proxy_headers=False,
         timeout_graceful_shutdown=10,
-        # Live frames are encoded once and shared; per-connection compression would cost a
-        # zlib context (tens of KB) per subscriber and a compression per frame per subscriber.
-        ws="websockets-sansio", ws_per_message_deflate=False,
+        # Live frames are encoded once and written as the same bytes to every subscriber
+        # (api/live_transport.py); per-connection compression would cost a zlib context (tens
+        # of KB) per subscriber and a compression per frame per subscriber.
+        ws="eventgate.api.live_transport:LiveWebSocketProtocol", ws_per_message_deflate=False,
     )
 
 

@@ -22,13 +22,16 @@ _encoder = msgspec.json.Encoder()
 class Frame:
     """One JSON text frame. `seq` is the operation's seq, 0 for frames that carry none."""
 
-    __slots__ = ("seq", "text", "sse_id", "_sse")
+    __slots__ = ("seq", "text", "sse_id", "ws_bytes", "_sse")
 
     def __init__(self, seq: int, text: str, sse_id: int | None = None) -> None:
         self.seq = seq
         self.text = text
         # The SSE `id:` (what a browser sends back as Last-Event-ID): the seq for operations.
         self.sse_id = seq if seq else sse_id
+        # The frame as a complete WebSocket text frame from a server (FIN, unmasked): the same
+        # bytes for every subscriber.
+        self.ws_bytes = websocket_frame(text.encode())
         self._sse: bytes | None = None
 
     @property
@@ -38,6 +41,17 @@ class Frame:
             head = f"id: {self.sse_id}\n" if self.sse_id is not None else ""
             self._sse = f"{head}data: {self.text}\n\n".encode()
         return self._sse
+
+
+def websocket_frame(payload: bytes) -> bytes:
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
 
 
 def encode(value: Any) -> str:

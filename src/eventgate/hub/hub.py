@@ -26,7 +26,7 @@ from eventgate.broker.base import NODE_ID_LENGTH, Broker, BrokerUnavailable
 from eventgate.hub.filters import SubscriptionFilter
 from eventgate.hub.frames import Frame, event_frame, heartbeat_frame, operation_from_committed, welcome_frame
 from eventgate.hub.sequencer import WorkspaceSequencer
-from eventgate.hub.subscriber import SHUTDOWN, Subscriber
+from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, Subscriber, joined
 from eventgate.metrics import registry
 from eventgate.store.database import Database
 from eventgate.store.events import operations_after
@@ -36,6 +36,7 @@ from eventgate.store.writer import CommittedOperation
 log = logging.getLogger("eventgate.hub")
 
 REPLAY_PAGE = 500
+FLUSH_SLICE = 2000
 FRAME_CACHE_SIZE = 4096
 
 live_subscribers = Gauge("eventgate_live_subscribers", "Open live subscriptions (WebSocket and SSE)",
@@ -64,6 +65,8 @@ class Hub:
         self._creating: dict[str, asyncio.Future[WorkspaceSequencer]] = {}
         self._frames: OrderedDict[tuple[str, int], Frame] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
+        self._dirty: list[Subscriber] = []
+        self._flush_scheduled = False
         self._stopped = False
 
     @property
@@ -127,6 +130,7 @@ class Hub:
             return
         frame: Frame | None = None
         queued = 0
+        dirty = self._dirty
         for subscription_filter, subscribers in groups.items():
             if not subscribers or not subscription_filter.matches(operation):
                 continue
@@ -135,9 +139,60 @@ class Hub:
             for subscriber in subscribers:
                 if not subscriber.push(frame):
                     slow_consumers.inc()
+                elif len(subscriber.queue) == 1:
+                    dirty.append(subscriber)
                 queued += 1
         if queued:
             frames_queued.inc(queued)
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._dirty and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Soon after frames were queued: hand them to the sockets.
+
+        Every frame queued since the last flush (all the operations of a commit batch, say)
+        goes to a subscriber in one write when its socket takes frames directly; otherwise
+        its own task is woken to send them. A long list is done in slices, so that requests
+        waiting on the event loop get a turn in between.
+        """
+        dirty = self._dirty
+        if len(dirty) > FLUSH_SLICE:
+            self._dirty = dirty[FLUSH_SLICE:]
+            dirty = dirty[:FLUSH_SLICE]
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._dirty = []
+            self._flush_scheduled = False
+        for subscriber in dirty:
+            queue = subscriber.queue
+            if not queue or subscriber.busy or subscriber.ended is not None:
+                continue
+            direct = subscriber.direct
+            if direct is None or not direct.is_writable():
+                subscriber.wake()
+                continue
+            subscriber.queue = []
+            position = subscriber.position
+            if len(queue) == 1:
+                frame = queue[0]
+                if frame.seq and frame.seq <= position:
+                    continue
+                data = frame.ws_bytes
+                last = frame.seq
+            else:
+                fresh = [f for f in queue if not f.seq or f.seq > position]
+                if not fresh:
+                    continue
+                data = joined(fresh)
+                last = max(f.seq for f in fresh)
+            if not direct.write_frames(data):
+                subscriber.end(DISCONNECTED)
+            elif last:
+                subscriber.position = subscriber.last_sent = last
 
     def _frame(self, workspace_id: str, operation: Operation) -> Frame:
         key = (workspace_id, operation["seq"])
@@ -158,7 +213,8 @@ class Hub:
     async def stream(self, subscriber: Subscriber, since: int | None, send: SendFrame) -> str:
         """Serve one subscription until it ends; returns why (subscriber.SLOW, DISCONNECTED, SHUTDOWN).
 
-        `send` writes one frame to the connection (and may wait for the peer to read).
+        `send` writes one frame to the connection (and may wait for the peer to read); when
+        `subscriber.direct` is set, event frames go to the socket as ready-made bytes instead.
         """
         if self._stopped:
             return SHUTDOWN
@@ -166,6 +222,7 @@ class Hub:
         sequencer = await self._attach(workspace_id)
         self.clients[subscriber.client_id] = subscriber
         live_subscribers.inc()
+        subscriber.busy = True  # until the live loop: replayed frames go first
         try:
             event_types = list(subscriber.filter.event_types or [])
             if since is None:
@@ -177,26 +234,37 @@ class Hub:
                 await send(welcome_frame(subscriber.client_id, subscriber.user_id, event_types, sequencer.last,
                                          since))
                 await self._replay(subscriber, send, until=None)
-                if subscriber.ended is not None:
-                    return subscriber.ended
-                registered_at = self._register(subscriber, sequencer)
-                if subscriber.position < registered_at:
-                    await self._replay(subscriber, send, until=registered_at)
-            while True:
-                frame = await subscriber.next_frame()
-                if frame is None:
-                    return subscriber.ended or SHUTDOWN
-                seq = frame.seq
-                if seq:
-                    if seq <= subscriber.position:
-                        continue
-                    await send(frame)
-                    subscriber.position = subscriber.last_sent = seq
-                else:
-                    await send(frame)
+                if subscriber.ended is None:
+                    registered_at = self._register(subscriber, sequencer)
+                    if subscriber.position < registered_at:
+                        await self._replay(subscriber, send, until=registered_at)
+            while subscriber.ended is None:
+                frames = subscriber.take()
+                if frames:
+                    await self._write(subscriber, frames, send)
+                    continue
+                subscriber.busy = False
+                await subscriber.wait()
+                subscriber.busy = True
+            return subscriber.ended
         finally:
             live_subscribers.dec()
             self._detach(subscriber)
+
+    @staticmethod
+    async def _write(subscriber: Subscriber, frames: list[Frame], send: SendFrame) -> None:
+        direct = subscriber.direct
+        if direct is not None:
+            if not direct.is_writable():
+                await direct.wait_writable()
+            if direct.write_frames(joined(frames)):
+                subscriber.sent(frames)
+            else:
+                subscriber.end(DISCONNECTED)
+            return
+        for frame in frames:
+            await send(frame)
+            subscriber.sent([frame])
 
     async def _replay(self, subscriber: Subscriber, send: SendFrame, until: int | None) -> None:
         """Send stored operations after subscriber.position (up to `until`, or until caught up)."""
@@ -206,16 +274,19 @@ class Hub:
             if limit <= 0:
                 return
             operations = await self._read_after(workspace_id, subscriber.position, limit)
+            frames = []
             for operation in operations:
+                if until is not None and operation["seq"] > until:
+                    break
+                if subscriber.filter.matches(operation):
+                    frames.append(self._frame(workspace_id, operation))
+            if frames:
+                await self._write(subscriber, frames, send)
                 if subscriber.ended is not None:
                     return
-                seq = operation["seq"]
-                if until is not None and seq > until:
-                    return
-                if subscriber.filter.matches(operation):
-                    await send(self._frame(workspace_id, operation))
-                    subscriber.last_sent = seq
-                subscriber.position = seq
+            if operations:
+                scanned = operations[-1]["seq"] if until is None else min(operations[-1]["seq"], until)
+                subscriber.position = max(subscriber.position, scanned)
             if len(operations) < limit:
                 return
 
@@ -327,8 +398,9 @@ class Hub:
                 frame = heartbeat_frame(sequencer.last)
                 for subscribers in groups.values():
                     for subscriber in subscribers:
-                        if not subscriber.queue:  # a busy stream needs no heartbeat
-                            subscriber.push(frame)
+                        if not subscriber.queue and subscriber.push(frame):  # a busy stream needs none
+                            self._dirty.append(subscriber)
+                self._schedule_flush()
 
     async def _reconcile_loop(self) -> None:
         # A safety net under the broker: whatever it lost is found in the store within a second.
