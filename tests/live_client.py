@@ -360,3 +360,58 @@ class LineReader(threading.Thread):
             assert time.monotonic() < deadline, f"only {len(self.lines)} lines: {self.lines[-3:]}"
             time.sleep(0.05)
         return list(self.lines)
+
+
+def start_frames_server(**overrides: Any) -> Any:
+    """A server in this process speaking WebSocket through api.live_transport (as `eventgate
+    serve` does), so that frames take the direct path rather than ASGI messages."""
+    import uvicorn
+
+    from eventgate.api.live_transport import LiveWebSocketProtocol
+    from eventgate.app import build_app
+    from eventgate.config import Settings
+    from eventgate.store.database import open_database
+    from tests.conftest import RunningServer
+
+    settings = Settings(**overrides)
+    app = build_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", loop="asyncio",
+                            http="httptools", ws=LiveWebSocketProtocol, ws_per_message_deflate=False,
+                            access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="eventgate-frames-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return RunningServer(f"http://127.0.0.1:{port}", settings, open_database(settings.database_url), server,
+                         thread, app)
+
+
+@pytest.fixture(scope="session")
+def frames_server_factory(database_url: str) -> Iterator[Any]:
+    started: list[Any] = []
+
+    def start(**overrides: Any) -> Any:
+        running = start_frames_server(database_url=database_url, **overrides)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="session", params=["asgi", "frames"])
+def both_servers(request: pytest.FixtureRequest, server: Any, frames_server_factory: Any) -> Any:
+    """The default server (frames as ASGI messages) and one whose sockets take frames directly."""
+    return server if request.param == "asgi" else frames_server_factory()
+
+
+@pytest.fixture
+def live_both(both_servers: Any) -> LiveWorkspace:
+    """A fresh workspace on each kind of server (needs both_servers and frames_server_factory imported)."""
+    return LiveWorkspace(both_servers)

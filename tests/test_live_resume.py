@@ -11,7 +11,10 @@ from tests.live_client import (
     LiveWorkspace,
     Producers,
     create,
+    both_servers,  # noqa: F401  (fixture)
+    frames_server_factory,  # noqa: F401  (fixture)
     live,  # noqa: F401  (fixture)
+    live_both,  # noqa: F401  (fixture)
     read_events,
     read_until_seq,
     subscribe,
@@ -19,7 +22,8 @@ from tests.live_client import (
 )
 
 
-def test_since_replays_stored_operations_then_continues_live(live):
+def test_since_replays_stored_operations_then_continues_live(live_both):
+    live = live_both
     ids = [live.create() for _ in range(5)]
     with live.subscribe(since=2) as ws:
         assert welcome(ws)["seq"] == 5
@@ -52,7 +56,8 @@ def test_since_replays_only_operations_matching_the_filter(live):
     assert [f["event"]["id"] for f in frames] == [wanted, last]
 
 
-def test_replayed_frame_equals_the_live_frame(live):
+def test_replayed_frame_equals_the_live_frame(live_both):
+    live = live_both
     with live.subscribe() as ws:
         welcome(ws)
         live.create(title="same bytes", tags=["a"])
@@ -68,7 +73,8 @@ def _assert_exact(frames: list[dict], since: int, last: int) -> None:
     assert seqs == list(range(since + 1, last + 1)), f"gap or duplicate after {since}: {seqs[:10]}…"
 
 
-def test_resume_has_no_gap_and_no_duplicate_while_producers_write(live):
+def test_resume_has_no_gap_and_no_duplicate_while_producers_write(live_both):
+    live = live_both
     with contextlib.ExitStack() as stack:
         opened: list[tuple[int, object]] = []
         with Producers(live.base_url, live.channel, threads=3) as producers:

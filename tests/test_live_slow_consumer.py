@@ -16,6 +16,7 @@ from tests.live_client import (
     LiveWorkspace,
     close_code,
     create,
+    frames_server_factory,  # noqa: F401  (fixture)
     read_frame,
     read_until_seq,
     subscribe,
@@ -62,9 +63,11 @@ class Reader(threading.Thread):
             self.error = error
 
 
-@pytest.fixture(scope="module")
-def small_queue_server(server_factory):  # type: ignore[no-untyped-def]
-    return server_factory(subscriber_queue_size=QUEUE_SIZE)
+@pytest.fixture(scope="module", params=["asgi", "frames"])
+def small_queue_server(request, server_factory, frames_server_factory):  # type: ignore[no-untyped-def]
+    """Frames sent as ASGI messages, or written directly to the socket (as `eventgate serve` does)."""
+    factory = server_factory if request.param == "asgi" else frames_server_factory
+    return factory(subscriber_queue_size=QUEUE_SIZE)
 
 
 def test_stalled_subscriber_is_closed_4008_and_resumes_without_loss(small_queue_server):

@@ -6,7 +6,10 @@ import time
 
 from tests.live_client import (
     LiveWorkspace,
+    both_servers,  # noqa: F401  (fixture)
+    frames_server_factory,  # noqa: F401  (fixture)
     live,  # noqa: F401  (fixture)
+    live_both,  # noqa: F401  (fixture)
     no_event_within,
     read_events,
     update,
@@ -20,7 +23,8 @@ def _unsubscribe(live: LiveWorkspace, body: dict, key: str | None = None):  # ty
     return live.client.post(UNSUBSCRIBE, json=body, headers={"Authorization": f"Bearer {key or live.key}"})
 
 
-def test_unsubscribe_narrows_a_list_subscription_without_closing_it(live):
+def test_unsubscribe_narrows_a_list_subscription_without_closing_it(live_both):
+    live = live_both
     with live.subscribe(event_types="event_created,event_updated") as ws:
         client_id = welcome(ws)["client_id"]
         reply = _unsubscribe(live, {"client_id": client_id, "event_types": ["event_updated"]})
@@ -83,7 +87,8 @@ def test_unsubscribe_of_an_unknown_client_is_404(live):
     assert reply.json()["stack"][0]["error"] == "client_not_found"
 
 
-def test_unsubscribe_of_a_closed_connection_is_404(live):
+def test_unsubscribe_of_a_closed_connection_is_404(live_both):
+    live = live_both
     with live.subscribe() as ws:
         client_id = welcome(ws)["client_id"]
     deadline = time.monotonic() + 20  # the server notices the close asynchronously

@@ -6,9 +6,13 @@ import httpx
 import pytest
 
 from tests.live_client import (
+    LiveWorkspace,
     close,
     create,
+    both_servers,  # noqa: F401  (fixture)
+    frames_server_factory,  # noqa: F401  (fixture)
     live,  # noqa: F401  (fixture)
+    live_both,  # noqa: F401  (fixture)
     no_event_within,
     read_events,
     read_frame,
@@ -65,7 +69,8 @@ def test_welcome_names_client_user_filter_and_latest_seq(live):
     assert len(frame["client_id"]) == 32
 
 
-def test_each_operation_is_one_event_frame_in_seq_order(live):
+def test_each_operation_is_one_event_frame_in_seq_order(live_both):
+    live = live_both
     with live.subscribe() as ws:
         start = welcome(ws)["seq"]
         event_id = live.create(title="Front door", severity="high")
@@ -198,7 +203,8 @@ def test_asking_for_a_channel_outside_the_key_restriction_is_403(live):
     assert body["stack"][0]["path"] == "query.channel_id[1]"
 
 
-def test_filters_combine_with_and(live):
+def test_filters_combine_with_and(live_both):
+    live = live_both
     with live.subscribe(severity="high", tags="door") as ws:
         welcome(ws)
         live.create(severity="high", tags=["window"])
@@ -248,10 +254,10 @@ def test_since_after_the_latest_seq_is_400(live):
     assert body["stack"][0]["error"] == "since_ahead"
 
 
-def test_heartbeat_frames_arrive_on_a_quiet_stream(server_factory):
-    from tests.live_client import LiveWorkspace
-
-    quick = LiveWorkspace(server_factory(heartbeat_seconds=0.2))
+@pytest.mark.parametrize("kind", ["asgi", "frames"])
+def test_heartbeat_frames_arrive_on_a_quiet_stream(server_factory, frames_server_factory, kind):
+    factory = server_factory if kind == "asgi" else frames_server_factory
+    quick = LiveWorkspace(factory(heartbeat_seconds=0.2))
     with quick.subscribe() as ws:
         latest = welcome(ws)["seq"]
         frame = read_frame(ws, timeout=10)
