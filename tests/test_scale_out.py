@@ -166,6 +166,16 @@ def test_unsubscribe_of_a_client_no_process_holds_is_404(pair):
     assert reply.status_code == 404
 
 
+@pytest.mark.parametrize("client_id", ["string", "a b*>", "z" * 32])
+def test_unsubscribe_of_a_malformed_client_id_is_404(pair, client_id):
+    first, second, seeder = pair
+    workspace = _workspace(seeder, first)
+    reply = httpx.post(second.base_url + "/api/v1/ws/unsubscribe", timeout=30,
+                       headers={"Authorization": f"Bearer {workspace.key}"},
+                       json={"client_id": client_id, "event_types": ["event_created"]})
+    assert reply.status_code == 404
+
+
 def test_readyz_reports_the_broker(pair):
     first, _, _ = pair
     reply = httpx.get(first.base_url + "/readyz", timeout=30)

@@ -113,6 +113,8 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def on_lost(self, callback: Callable[[], None] | None) -> None:
         """Call `callback` once when the connection closes (instead of reading receive())."""
         self._on_lost = callback
+        if callback is not None and (self.disconnected or self.transport.is_closing()):
+            self._lost()
 
     def discard_incoming(self) -> None:
         """The app will not read messages: drop them instead of pausing the socket for them."""

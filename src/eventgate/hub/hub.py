@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable
@@ -36,6 +37,7 @@ from eventgate.store.writer import CommittedOperation
 log = logging.getLogger("eventgate.hub")
 
 REPLAY_PAGE = 500
+CLIENT_ID = re.compile(r"[0-9a-f]{32}")
 FLUSH_SLICE = 2000
 FRAME_CACHE_SIZE = 4096
 
@@ -353,8 +355,8 @@ class Hub:
         if client_id in self.clients:
             return self.unsubscribe_here(client_id, workspace_id, user_id, codes)
         node_id = client_id[:NODE_ID_LENGTH]
-        if len(client_id) <= NODE_ID_LENGTH or node_id == self.node_id:
-            return {"result": "unknown"}
+        if not CLIENT_ID.fullmatch(client_id) or node_id == self.node_id:
+            return {"result": "unknown"}  # not an id this deployment hands out, or not here
         reply = await self.broker.request(node_id, {"kind": "unsubscribe", "client_id": client_id,
                                                     "workspace_id": workspace_id, "user_id": user_id,
                                                     "event_types": codes})
