@@ -256,7 +256,24 @@ def run_generators(port: int, phase: str, connections: int, duration: float, for
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and all its threads, from /proc/<pid>/stat."""
-    text = Path(f"/proc/{pid}/stat").read_text()
+    return _cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+def _thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of the event loop thread (the main thread) and of all other threads together
+    (the group-commit writer, the WAL checkpointer, the thread pool)."""
+    result = {"event loop": 0.0, "other threads": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            used = _cpu_seconds_of(task / "stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+        result["event loop" if task.name == str(pid) else "other threads"] += used
+    return result
+
+
+def _cpu_seconds_of(stat: Path) -> float:
+    text = stat.read_text()
     fields = text[text.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
@@ -352,6 +369,7 @@ class PhaseReport:
     server_cpu_per_request_us: float = 0.0
     mean_batch: float = 0.0
     mean_batch_ms: float = 0.0
+    threads: dict[str, float] = field(default_factory=dict)
 
 
 def measure(name: str, port: int, server_pid: int, args: argparse.Namespace, channel_id: str) -> PhaseReport:
@@ -368,11 +386,14 @@ def measure(name: str, port: int, server_pid: int, args: argparse.Namespace, cha
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
     batches_before = _write_batches(port)
+    threads_before = _thread_cpu_seconds(server_pid)
     cpu_before, wall_before = _cpu_seconds(server_pid), time.perf_counter()
     result, generator_cpu = run_generators(port, phase, args.concurrency, args.duration, args.form, channel_id,
                                            args.processes)
     wall = time.perf_counter() - wall_before
     server_cpu = _cpu_seconds(server_pid) - cpu_before
+    threads = {name: 100 * (used - threads_before.get(name, 0.0)) / wall
+               for name, used in _thread_cpu_seconds(server_pid).items()}
     transactions, requests, seconds = (a - b for a, b in zip(_write_batches(port), batches_before))
     if profiler is not None:
         profiler.wait()
@@ -384,6 +405,7 @@ def measure(name: str, port: int, server_pid: int, args: argparse.Namespace, cha
         server_cpu_per_request_us=1e6 * server_cpu / max(1, result.ok + result.failed),
         mean_batch=requests / transactions if transactions else 0.0,
         mean_batch_ms=1000 * seconds / transactions if transactions else 0.0,
+        threads={name: share for name, share in threads.items() if share >= 1.0},
     )
 
 
@@ -397,6 +419,8 @@ def print_report(reports: list[PhaseReport], args: argparse.Namespace, database_
     for r in reports:
         print(f"{r.name:<10} {r.rate:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.failed:>7} "
               f"{r.server_cpu:>10.0f}% {r.generator_cpu:>13.0f}% {r.server_cpu_per_request_us:>11.0f}")
+        if r.threads:
+            print("  server CPU by thread: " + ", ".join(f"{name} {share:.0f}%" for name, share in r.threads.items()))
         if r.mean_batch:
             print(f"  group commit: {r.mean_batch:.1f} requests per transaction, {r.mean_batch_ms:.2f} ms each")
         if r.first_error:

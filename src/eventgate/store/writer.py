@@ -282,12 +282,16 @@ class WriterStatements:
 
     Why not SQLAlchemy here: the writer runs a dozen statements per batch with hundreds of rows
     between them, and SQLAlchemy's per-row parameter processing cost more CPU than SQLite did.
-    Why multi-row statements instead of executemany: the sqlite3 driver releases the GIL for
-    every row it steps, and each time it must win the GIL back from the event loop thread (up
-    to a switch interval under load). One `INSERT … VALUES (…), (…), …` is one step.
 
-    Row counts are split into powers of two (21 rows → 16 + 4 + 1) so that a handful of SQL
-    texts cover every batch size and stay in the driver's prepared-statement cache.
+    SQLite: every statement takes all rows of the batch as one parameter, a JSON array read with
+    json_each(), and reads come back as one JSON array. The sqlite3 driver releases the GIL for
+    every row it steps (executemany, fetchall); each time, the writer thread must win it back
+    from the busy event loop thread, which costs up to a switch interval. Here a batch is about
+    ten driver steps whatever its size, and each statement has one SQL text, always prepared.
+
+    PostgreSQL (psycopg fetches whole results and pipelines executemany, so rows cost no GIL
+    hand-off): multi-row VALUES and IN lists, their row counts split into powers of two
+    (21 rows → 16 + 4 + 1) so that a handful of SQL texts cover every batch size.
     """
 
     def __init__(self, is_postgres: bool) -> None:
@@ -319,6 +323,10 @@ class WriterStatements:
         return ", ".join([self.placeholder] * count)
 
     def _where_in(self, template: str, count: int) -> str:
+        """PostgreSQL: an IN list of count placeholders. SQLite: one parameter, a JSON array of
+        the values (count is ignored): one SQL text for any count, one driver step."""
+        if not self.is_postgres:
+            return self._cached((template, "json"), lambda: template.format("SELECT value FROM json_each(?)"))
         return self._cached((template, count), lambda: self.sql(template).format(self.marks(count)))
 
     def select_channels(self, count: int) -> str:
@@ -359,23 +367,31 @@ class WriterStatements:
             return self.sql(f"UPDATE events SET {assignments} WHERE pk = ?")
         return self._cached(("update", columns), build)
 
-    def update_events_from_values(self, columns: tuple[str, ...], rows: int) -> str:
-        """SQLite: many rows in one statement, `UPDATE … FROM (VALUES (pk, …), …)` (SQLite >= 3.33)."""
-        def build() -> str:
-            assignments = ", ".join(f"{_quoted(name)} = v.column{index + 2}" for index, name in enumerate(columns))
-            row = "(" + self.marks(len(columns) + 1) + ")"
-            return (f"UPDATE events SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS v "
-                    "WHERE events.pk = v.column1")
-        return self._cached(("update-values", columns, rows), build)
+    # SQLite only: every row of a batch in one statement and one parameter, a JSON array of rows.
 
-    def select_events_as_json(self, count: int) -> str:
-        """SQLite: the events as one JSON array of rows (one driver step instead of one per row)."""
+    def insert_json(self, table: str, columns: tuple[str, ...] | list[str]) -> str:
+        def build() -> str:
+            values = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(columns)))
+            return f"INSERT INTO {table} ({', '.join(map(_quoted, columns))}) SELECT {values} FROM json_each(?)"
+        return self._cached(("insert-json", table, tuple(columns)), build)
+
+    def update_events_json(self, columns: tuple[str, ...]) -> str:
+        """`UPDATE … FROM json_each(?)`, each element [pk, value, …] (UPDATE FROM: SQLite >= 3.33)."""
+        def build() -> str:
+            assignments = ", ".join(f"{_quoted(name)} = json_extract(v.value, '$[{index + 1}]')"
+                                    for index, name in enumerate(columns))
+            return (f"UPDATE events SET {assignments} FROM json_each(?) AS v "
+                    "WHERE events.pk = json_extract(v.value, '$[0]')")
+        return self._cached(("update-json", columns), build)
+
+    def select_events_as_json(self) -> str:
+        """The events as one JSON array of rows: one driver step instead of one per row."""
         def build() -> str:
             values = ", ".join([f"e.{_quoted(c.name)}" for c in events.columns] + ["t.code"])
             return (f"SELECT json_group_array(json_array({values})) FROM events e "
                     "LEFT JOIN event_types t ON t.id = e.event_type_id "
-                    f"WHERE e.workspace_id = ? AND e.id IN ({self.marks(count)})")
-        return self._cached(("select-events-json", count), build)
+                    "WHERE e.workspace_id = ? AND e.id IN (SELECT value FROM json_each(?))")
+        return self._cached(("select-events-json",), build)
 
 
 # Columns an operation never changes: left out of UPDATE so that their indexes are not rewritten.
@@ -441,7 +457,12 @@ class _Batch:
             self.last_seq[workspace_id] = row[0]
 
     def _select_in(self, statement: Callable[[int], str], fixed: tuple[Any, ...], values: list[Any]) -> list[Any]:
-        """Rows of `statement` for every value, in power-of-two sized IN lists."""
+        """Rows of `statement` for every value (see WriterStatements._where_in)."""
+        if not values:
+            return []
+        if not self.sql.is_postgres:
+            self.cursor.execute(statement(len(values)), (*fixed, codec.dump(values)))
+            return self.cursor.fetchall()
         rows: list[Any] = []
         for chunk in _chunks(values):
             self.cursor.execute(statement(len(chunk)), (*fixed, *chunk))
@@ -451,11 +472,16 @@ class _Batch:
     def _select_events(self, workspace_id: str, event_ids: list[str]) -> list[Any]:
         if self.sql.is_postgres:
             return self._select_in(self.sql.select_events, (workspace_id,), event_ids)
-        rows: list[Any] = []
-        for chunk in _chunks(event_ids):
-            self.cursor.execute(self.sql.select_events_as_json(len(chunk)), (workspace_id, *chunk))
-            rows.extend(codec.load(self.cursor.fetchone()[0]))
-        return rows
+        self.cursor.execute(self.sql.select_events_as_json(), (workspace_id, codec.dump(event_ids)))
+        return codec.load(self.cursor.fetchone()[0])
+
+    def _execute_in(self, statement: Callable[[int], str], values: list[Any]) -> None:
+        if not self.sql.is_postgres:
+            if values:
+                self.cursor.execute(statement(len(values)), (codec.dump(values),))
+            return
+        for chunk in _chunks(values):
+            self.cursor.execute(statement(len(chunk)), chunk)
 
     def _load(self, requests: list[WriteRequest]) -> None:
         """Read what these requests touch, except what this batch already holds (and may have changed)."""
@@ -586,6 +612,9 @@ class _Batch:
 
     def _insert(self, table: str, columns: tuple[str, ...] | list[str], rows: list[tuple[Any, ...]],
                 returning: str = "") -> list[Any]:
+        if not self.sql.is_postgres and not returning:
+            self.cursor.execute(self.sql.insert_json(table, columns), (codec.dump(rows),))
+            return []
         returned: list[Any] = []
         for chunk in _chunks(rows):
             self.cursor.execute(self.sql.insert_rows(table, columns, len(chunk), returning), _flat(chunk))
@@ -625,19 +654,16 @@ class _Batch:
             if sql.is_postgres:
                 self.cursor.executemany(sql.update_event(columns), [(*v[1:], v[0]) for v in values])
             else:
-                for chunk in _chunks(values):
-                    self.cursor.execute(sql.update_events_from_values(columns, len(chunk)), _flat(chunk))
+                self.cursor.execute(sql.update_events_json(columns), (codec.dump(values),))
         deleted = [s.event["pk"] for s in self.slots.values() if s.deleted]
         retagged = [s for s in self.slots.values()
                     if not s.deleted and (s.is_new or s.event["tags"] != s.original_tags)]
         stale_tag_pks = deleted + [s.event["pk"] for s in retagged if not s.is_new]
-        for chunk in _chunks(stale_tag_pks):
-            self.cursor.execute(sql.delete_tags(len(chunk)), chunk)
+        self._execute_in(sql.delete_tags, stale_tag_pks)
         tag_rows = [(s.event["workspace_id"], tag, s.event["pk"]) for s in retagged for tag in s.event["tags"]]
         if tag_rows:
             self._insert("event_tags", sql.tag_columns, tag_rows)
-        for chunk in _chunks(deleted):
-            self.cursor.execute(sql.delete_events(len(chunk)), chunk)
+        self._execute_in(sql.delete_events, deleted)
         if self.operations:
             columns = sql.operation_columns
             self._insert("operations", columns, [
