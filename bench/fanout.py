@@ -399,6 +399,9 @@ def report(result: dict) -> None:
     clients = ", ".join(f"{100 * c:.0f} %" for c in result["client_cpu"])
     print(f"  CPU          server {100 * result['server_cpu']:.0f} % of a core; client processes {clients}; "
           f"producer {100 * result['producer_cpu']:.0f} %")
+    busiest = max(result["client_cpu"] + [result["producer_cpu"]])
+    verdict = "not the bottleneck" if busiest < 0.7 else "POSSIBLY THE BOTTLENECK (add --client-processes)"
+    print(f"  load gen     busiest generator process at {100 * busiest:.0f} % of a core: {verdict}")
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ log = logging.getLogger("eventgate.hub")
 
 REPLAY_PAGE = 500
 CLIENT_ID = re.compile(r"[0-9a-f]{32}")
-FLUSH_SLICE = 2000
+FLUSH_SLICE = 256
 FRAME_CACHE_SIZE = 4096
 
 live_subscribers = Gauge("eventgate_live_subscribers", "Open live subscriptions (WebSocket and SSE)",
