@@ -103,6 +103,8 @@ events = sa.Table(
     sa.Index("ix_events_created", "workspace_id", "created_at"),
     # Covers the overview's count of ongoing events by severity (migration 0004).
     sa.Index("ix_events_state_severity", "workspace_id", "state", "severity"),
+    # Never hand out a deleted event's pk again: operations of the old event point at it.
+    sqlite_autoincrement=True,
 )
 
 # Text search over events (migration 0002). SQLite: this FTS5 trigram table (external content

@@ -297,7 +297,12 @@ class WriterStatements:
     def __init__(self, is_postgres: bool) -> None:
         self.placeholder = "%s" if is_postgres else "?"
         self.is_postgres = is_postgres
-        self.last_event_pk = "SELECT COALESCE(MAX(pk), 0) FROM events"
+        # The highest pk ever handed out (events uses AUTOINCREMENT, so a deleted event's pk, still
+        # named by its operations, is never reused), or the highest present if larger.
+        self.last_event_pk = (
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
+            "COALESCE((SELECT MAX(pk) FROM events), 0))"
+        )
         self.lock_sequence = self.sql(
             "SELECT last_seq FROM sequences WHERE workspace_id = ?" + (" FOR UPDATE" if is_postgres else ""))
         self.update_sequence = self.sql("UPDATE sequences SET last_seq = ? WHERE workspace_id = ?")
@@ -633,7 +638,8 @@ class _Batch:
                 by_key[(workspace_id, event_id)].event["pk"] = pk
             return
         # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so the pks SQLite would
-        # pick are known in advance (max + 1, …); naming them saves reading back a row per event.
+        # pick are known in advance (last handed out + 1, …); naming them saves reading back a row
+        # per event. Inserting an explicit pk advances sqlite_sequence too.
         self.cursor.execute(self.sql.last_event_pk)
         last_pk = self.cursor.fetchone()[0]
         for offset, (slot, row) in enumerate(zip(new_slots, rows), start=1):

@@ -93,6 +93,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger, nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.UniqueConstraint("workspace_id", "id", name="uq_events_id"),
+        # A deleted event's pk is never handed out again: its operations still point at it.
+        sqlite_autoincrement=True,
     )
     for name, columns in (
         ("ix_events_workspace_pk", ["workspace_id", "pk"]),
