@@ -39,7 +39,7 @@ log = logging.getLogger("eventgate.hub")
 REPLAY_PAGE = 500
 CLIENT_ID = re.compile(r"[0-9a-f]{32}")
 FLUSH_SLICE = 256
-FRAME_CACHE_SIZE = 4096
+FRAME_CACHE_BYTES = 16 * 2**20
 
 live_subscribers = Gauge("eventgate_live_subscribers", "Open live subscriptions (WebSocket and SSE)",
                          registry=registry)
@@ -66,6 +66,7 @@ class Hub:
         self._sessions: dict[str, int] = {}
         self._creating: dict[str, asyncio.Future[WorkspaceSequencer]] = {}
         self._frames: OrderedDict[tuple[str, int], Frame] = OrderedDict()
+        self._frame_bytes = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: list[Subscriber] = []
         self._flush_scheduled = False
@@ -197,12 +198,16 @@ class Hub:
                 subscriber.position = subscriber.last_sent = last
 
     def _frame(self, workspace_id: str, operation: Operation) -> Frame:
+        """The operation's frame, encoded once: recent frames are kept for the replays of
+        subscribers reconnecting together (after a process died, say)."""
         key = (workspace_id, operation["seq"])
         frame = self._frames.get(key)
         if frame is None:
             frame = self._frames[key] = event_frame(operation)
-            if len(self._frames) > FRAME_CACHE_SIZE:
-                self._frames.popitem(last=False)
+            self._frame_bytes += len(frame.ws_bytes)
+            while self._frame_bytes > FRAME_CACHE_BYTES and len(self._frames) > 1:
+                _, evicted = self._frames.popitem(last=False)
+                self._frame_bytes -= len(evicted.ws_bytes)
         return frame
 
     # -- one subscription ----------------------------------------------------------------
