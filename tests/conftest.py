@@ -148,11 +148,11 @@ class RunningServer:
         self.database.dispose()
 
 
-def start_server(settings: Settings) -> RunningServer:
+def start_server(settings: Settings, **uvicorn_options: Any) -> RunningServer:
     """Run eventgate in a background thread on a free port; returns once it accepts requests."""
     app = build_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                            loop="asyncio", http="httptools", access_log=False)
+                            loop="asyncio", http="httptools", access_log=False, **uvicorn_options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="eventgate-test-server", daemon=True)
     thread.start()

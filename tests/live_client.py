@@ -365,30 +365,11 @@ class LineReader(threading.Thread):
 def start_frames_server(**overrides: Any) -> Any:
     """A server in this process speaking WebSocket through api.live_transport (as `eventgate
     serve` does), so that frames take the direct path rather than ASGI messages."""
-    import uvicorn
-
     from eventgate.api.live_transport import LiveWebSocketProtocol
-    from eventgate.app import build_app
     from eventgate.config import Settings
-    from eventgate.store.database import open_database
-    from tests.conftest import RunningServer
+    from tests.conftest import start_server
 
-    settings = Settings(**overrides)
-    app = build_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", loop="asyncio",
-                            http="httptools", ws=LiveWebSocketProtocol, ws_per_message_deflate=False,
-                            access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="eventgate-frames-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningServer(f"http://127.0.0.1:{port}", settings, open_database(settings.database_url), server,
-                         thread, app)
+    return start_server(Settings(**overrides), ws=LiveWebSocketProtocol, ws_per_message_deflate=False)
 
 
 @pytest.fixture(scope="session")
