@@ -48,3 +48,11 @@ def test_unknown_route_is_json_404(client):
     reply = client.get("/no/such/route")
     assert reply.status_code == 404
     assert reply.json()["error_code"] == "not_found"
+
+
+def test_openapi_names_each_routes_own_error_shape(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    live = paths["/api/v1/ws/unsubscribe"]["post"]["responses"]["404"]["content"]["application/json"]["schema"]
+    producer = paths["/event/create"]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
+    assert live["$ref"].endswith("/LiveError")
+    assert producer["$ref"].endswith("/ErrorEnvelope")

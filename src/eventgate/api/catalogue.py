@@ -216,6 +216,7 @@ LIVE_PARAMETERS = tuple(
 
 def live_operations() -> list[ApiOperation]:
     """Seed 004 (WebSocket subscribe/unsubscribe) and the SSE twin; errors use the seed-004 shape."""
+    from eventgate.api.live_errors import LiveError
     from eventgate.api.live_ws import UnsubscribeReply, UnsubscribeRequest
 
     errors = (400, 401, 403)
@@ -223,13 +224,14 @@ def live_operations() -> list[ApiOperation]:
         ApiOperation("GET", "/api/v1/ws/subscribe",
                      "Upgrade to a WebSocket streaming one frame per committed operation (welcome, event, "
                      "heartbeat frames; close 4008 for a slow consumer)", LIVE_TAG, security="api_key",
-                     scope="subscribe", errors=(*errors, 426), success_status=101, parameters=LIVE_PARAMETERS),
+                     scope="subscribe", errors=(*errors, 426), success_status=101, parameters=LIVE_PARAMETERS,
+                     error_type=LiveError),
         ApiOperation("POST", "/api/v1/ws/unsubscribe",
                      "Remove event types from a live connection's filter without closing it", LIVE_TAG,
                      UnsubscribeRequest, UnsubscribeReply, security="api_key", scope="subscribe",
-                     errors=(*errors, 404, 413, 415, 503)),
+                     errors=(*errors, 404, 413, 415, 503), error_type=LiveError),
         ApiOperation("GET", "/api/v1/sse/subscribe",
                      "The same stream as Server-Sent Events (id: <seq>; resumes through Last-Event-ID)",
                      LIVE_TAG, security="api_key", scope="subscribe", errors=errors,
-                     parameters=LIVE_PARAMETERS),
+                     parameters=LIVE_PARAMETERS, error_type=LiveError),
     ]

@@ -36,6 +36,8 @@ class ApiOperation:
     errors: tuple[int, ...] = ()
     success_status: int = 200
     parameters: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    # The shape of this route's error bodies (the live routes use seed 004's).
+    error_type: type = ErrorEnvelope
 
 
 def _collect() -> list[ApiOperation]:
@@ -46,7 +48,7 @@ def _collect() -> list[ApiOperation]:
 
 def build_document() -> dict[str, Any]:
     operations = _collect()
-    types = {t for op in operations for t in (op.request, op.response) if t is not None} | {ErrorEnvelope}
+    types = {t for op in operations for t in (op.request, op.response, op.error_type) if t is not None}
     _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__),
                                                    ref_template="#/components/schemas/{name}")
     paths: dict[str, dict[str, Any]] = {}
@@ -76,7 +78,7 @@ def build_document() -> dict[str, Any]:
         responses[str(op.success_status)] = ok
         for status in op.errors:
             responses[str(status)] = {"description": _STATUS_TEXT.get(status, "Error"), "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{op.error_type.__name__}"}}}}
         entry["responses"] = responses
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
