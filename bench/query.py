@@ -7,8 +7,8 @@ as many in a second workspace so that workspace scoping is exercised. Then it st
 `eventgate serve` on that database and, for each query shape,
 
   * prints the plan of the exact statement the server runs (EXPLAIN QUERY PLAN / EXPLAIN) and
-    flags it if it scans a whole table (SQLite `SCAN <table>`, PostgreSQL `Seq Scan`) or sorts
-    every matching row (SQLite `USE TEMP B-TREE FOR ORDER BY`),
+    flags it if it scans the whole events or event_tags table (SQLite `SCAN events`,
+    PostgreSQL `Seq Scan on events`) or sorts every matching row (SQLite `USE TEMP B-TREE`),
   * sends the request sequentially over one keep-alive connection and records the latency.
 
 It ends with one table: p50 / p99 per shape and database, and whether every shape met the
@@ -65,6 +65,7 @@ TARGET_P99_MS = 60.0
 DAY_MS = 86_400_000
 SPAN_DAYS = 90
 PAGE = 50
+HTTP_FLOOR = "(HTTP floor: GET /healthz)"
 
 WORKSPACE = "bench"
 OTHER_WORKSPACE = "bench-other"
@@ -168,10 +169,18 @@ def prepare_workspace(database: Database, name: str, channels: int, now_ms: int)
 
 
 def load_sqlite(database: Database, plan: list[LoadStep]) -> None:
+    """executemany in big transactions. The secondary indexes and the text-search triggers are
+    dropped first and rebuilt after (one sort per index and one FTS 'rebuild' instead of a
+    million incremental updates); the schema ends exactly as the migrations made it."""
     raw = database.writer.raw_connection()
     try:
         driver = raw.driver_connection
         driver.execute("PRAGMA synchronous=OFF")
+        definitions = driver.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'events' AND type IN ('index', 'trigger') "
+            "AND sql IS NOT NULL").fetchall()
+        for kind, name, _ in definitions:
+            driver.execute(f"DROP {kind.upper()} {name}")
         insert_event = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                         f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})")
         for fixture, count, pk_of, seed in plan:
@@ -180,9 +189,16 @@ def load_sqlite(database: Database, plan: list[LoadStep]) -> None:
             for row, tags in generate_rows(fixture, count, pk_of, seed):
                 batch.append(row)
                 tag_rows.extend((fixture.workspace_id, tag, row[0]) for tag in tags)
-                if len(batch) >= 50_000:
+                if len(batch) >= 100_000:
                     _sqlite_flush(driver, insert_event, batch, tag_rows)
             _sqlite_flush(driver, insert_event, batch, tag_rows)
+        for kind, _, sql in definitions:
+            if kind == "index":
+                driver.execute(sql)
+        driver.execute("INSERT INTO events_fts(events_fts) VALUES ('rebuild')")
+        for kind, _, sql in definitions:
+            if kind == "trigger":
+                driver.execute(sql)
         driver.execute("PRAGMA synchronous=FULL")
     finally:
         raw.close()
@@ -198,10 +214,19 @@ def _sqlite_flush(driver: Any, insert_event: str, batch: list, tag_rows: list) -
 
 
 def load_postgres(database: Database, plan: list[LoadStep]) -> None:
+    """COPY. Indexes that no constraint needs are dropped first and built again after (much
+    faster than a million incremental inserts, GIN especially), then VACUUM ANALYZE — what
+    autovacuum would have done by the time anyone queries a table this size."""
     raw = database.writer.raw_connection()
     try:
         driver = raw.driver_connection
         with driver.cursor() as cursor:
+            cursor.execute(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename IN ('events', 'event_tags') "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)")
+            definitions = cursor.fetchall()
+            for name, _ in definitions:
+                cursor.execute(f'DROP INDEX "{name}"')
             for fixture, count, pk_of, seed in plan:
                 tag_rows: list[tuple[str, str, int]] = []
                 with cursor.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
@@ -211,6 +236,9 @@ def load_postgres(database: Database, plan: list[LoadStep]) -> None:
                 with cursor.copy("COPY event_tags (workspace_id, tag, event_pk) FROM STDIN") as copy:
                     for tag_row in tag_rows:
                         copy.write_row(tag_row)
+            cursor.execute("SET maintenance_work_mem = '256MB'")
+            for _, definition in definitions:
+                cursor.execute(definition)
             cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'pk'), (SELECT max(pk) FROM events))")
         driver.commit()
         driver.autocommit = True
@@ -283,6 +311,7 @@ def shapes(database: Database, fixture: Fixture) -> list[tuple[str, dict[str, st
         ("until (60 days ago)", {"until": str(end_s - 60 * day_s)}),
         ("since+until (a day, 45 days ago)", {"since": str(end_s - 46 * day_s), "until": str(end_s - 45 * day_s)}),
         ("q (common word)", {"q": "latency"}),
+        ("q (word prefix)", {"q": "timeo*"}),
         ("q (host name)", {"q": "web-17"}),
         ("q (rare word)", {"q": RARE_WORD}),
         ("q (no match)", {"q": "zebra crossing"}),
@@ -304,8 +333,8 @@ def deep_cursor(database: Database, fixture: Fixture, severity: str | None) -> s
     return encode_cursor(PagePosition(pk=pk))
 
 
-def explain(database: Database, key: ApiKey, params: dict[str, str]) -> tuple[list[str], list[str]]:
-    """(plan lines, problems) for the statement the server runs for these parameters."""
+def explain(database: Database, key: ApiKey, params: dict[str, str]) -> tuple[list[str], list[str], float]:
+    """(plan lines, problems, median ms of the bare SQL) for the statement the server runs."""
     listing = parse_listing(params.items(), key)
     dialect = "sqlite" if database.is_sqlite else "postgresql"
     statement = page_statement(dialect, listing.filter, listing.after, listing.limit + 1)
@@ -314,11 +343,19 @@ def explain(database: Database, key: ApiKey, params: dict[str, str]) -> tuple[li
         if database.is_sqlite:
             lines = [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
             problems = [line for line in lines
-                        if (line.startswith("SCAN ") and "VIRTUAL TABLE" not in line) or "TEMP B-TREE" in line]
+                        if line.startswith(("SCAN events ", "SCAN event_tags ")) or line in ("SCAN events", "SCAN event_tags")
+                        or "TEMP B-TREE" in line]
         else:
             lines = [row[0] for row in connection.exec_driver_sql("EXPLAIN " + sql)]
-            problems = [line.strip() for line in lines if "Seq Scan" in line]
-    return lines, problems
+            problems = [line.strip() for line in lines
+                        if "Seq Scan on events " in line or "Seq Scan on event_tags " in line]
+        timings = []
+        for _ in range(30):
+            started = time.perf_counter()
+            connection.execute(statement).all()
+            timings.append((time.perf_counter() - started) * 1000)
+            connection.rollback()
+    return lines, problems, statistics.median(timings)
 
 
 # -- the server and the measurement -------------------------------------------------------------
@@ -362,20 +399,23 @@ class Result:
     p99: float
     rows: int
     problems: list[str]
+    sql_ms: float = 0.0
 
 
-def measure(client: httpx.Client, params: dict[str, str], requests: int) -> tuple[float, float, int]:
+def measure(client: httpx.Client, path: str, params: dict[str, str], requests: int) -> tuple[float, float, int]:
+    """(p50 ms, p99 ms, rows on the page) over `requests` sequential requests after 10 unmeasured ones."""
     latencies = []
     rows = 0
     for i in range(requests + 10):
         started = time.perf_counter()
-        reply = client.get("/events", params=params)
+        reply = client.get(path, params=params)
         elapsed = (time.perf_counter() - started) * 1000
         if reply.status_code != 200:
-            raise RuntimeError(f"GET /events {params} → {reply.status_code} {reply.text[:200]}")
+            raise RuntimeError(f"GET {path} {params} → {reply.status_code} {reply.text[:200]}")
         if i >= 10:  # the first requests warm the caches
             latencies.append(elapsed)
-        rows = len(reply.json()["data"])
+        if path == "/events":
+            rows = len(reply.json()["data"])
     latencies.sort()
     return statistics.median(latencies), latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], rows
 
@@ -392,12 +432,16 @@ def run_backend(name: str, database_url: str, args: argparse.Namespace) -> dict[
     process, base = start_server(database_url)
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {plain}"}, timeout=30) as client:
+            p50, p99, _ = measure(client, "/healthz", {}, args.requests)
+            results[HTTP_FLOOR] = Result(p50, p99, 0, [])
+            print(f"\n  {HTTP_FLOOR}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
             for shape, params in shapes(database, fixture):
-                lines, problems = explain(database, key, params)
-                p50, p99, rows = measure(client, params, args.requests)
-                results[shape] = Result(p50, p99, rows, problems)
+                lines, problems, sql_ms = explain(database, key, params)
+                p50, p99, rows = measure(client, "/events", params, args.requests)
+                results[shape] = Result(p50, p99, rows, problems, sql_ms)
                 flag = "  <-- SCANS" if problems else ""
-                print(f"\n  {shape}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {rows} rows{flag}", flush=True)
+                print(f"\n  {shape}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {rows} rows, SQL alone {sql_ms:.2f} ms{flag}",
+                      flush=True)
                 for line in lines:
                     print(f"      {line}")
     finally:
@@ -426,19 +470,24 @@ def print_table(all_results: dict[str, dict[str, Result]]) -> bool:
     backends = list(all_results)
     shape_names = list(next(iter(all_results.values())))
     width = max(len(s) for s in shape_names) + 2
-    header = f"{'shape':<{width}}" + "".join(f"{b + ' p50':>14}{b + ' p99':>14}{'rows':>6}" for b in backends)
+    header = f"{'GET /events?limit=50 …':<{width}}" + "".join(
+        f"{'':3}{b:>8}: {'p50':>7}{'p99':>8}{'SQL':>7}{'rows':>5}" for b in backends)
     print("\n" + header + "\n" + "-" * len(header))
     ok = True
     for shape in shape_names:
         line = f"{shape:<{width}}"
         for backend in backends:
             r = all_results[backend][shape]
-            mark = "" if r.p50 < TARGET_P50_MS and r.p99 < TARGET_P99_MS and not r.problems else " !"
+            if shape == HTTP_FLOOR:
+                line += f"{'':13}{r.p50:>5.1f}ms{r.p99:>6.1f}ms{'':12}"
+                continue
+            mark = "" if r.p50 < TARGET_P50_MS and r.p99 < TARGET_P99_MS and not r.problems else "!"
             ok = ok and not mark
-            line += f"{r.p50:>12.1f}ms{r.p99:>12.1f}ms{r.rows:>5}{mark or ' '}"
+            line += f"{mark:>3}{'':10}{r.p50:>5.1f}ms{r.p99:>6.1f}ms{r.sql_ms:>5.1f}ms{r.rows:>5}"
         print(line)
-    print(f"\ntargets: p50 < {TARGET_P50_MS:.0f} ms, p99 < {TARGET_P99_MS:.0f} ms, no plan scanning a whole table"
-          f" ('!' marks a miss) → {'all met' if ok else 'NOT all met'}")
+    print(f"\ntargets: p50 < {TARGET_P50_MS:.0f} ms and p99 < {TARGET_P99_MS:.0f} ms through HTTP, no plan scanning a "
+          f"whole table ('!' marks a miss) → {'all met' if ok else 'NOT all met'}")
+    print("SQL = median of the bare statement in this process; the HTTP floor is GET /healthz on the same server.")
     return ok
 
 

@@ -71,6 +71,7 @@ def test_a_key_that_would_already_be_expired_is_400(admin):
     ({"user_id": "ci", "scopes": "admin"}, "scopes_invalid"),
     ({"user_id": "ci", "expires_in": 0}, "expires_in_invalid"),
     ({"user_id": "ci", "expires_in": "soon"}, "expires_in_invalid"),
+    ({"user_id": "ci", "channel_ids": []}, "channel_ids_invalid"),
     ({"user_id": "ci", "role": "x"}, "unknown_field"),
 ])
 def test_a_bad_key_request_is_400(admin, body, code):
@@ -287,3 +288,16 @@ def test_cli_channel_delete_refuses_the_default_channel(server, admin):
     result = eventgate(server, "channel", "delete", default["channel_id"], "--yes",
                        "--workspace", default["workspace_id"])
     assert result.returncode == 1 and "default" in result.stderr
+
+
+def test_admin_ids_that_cannot_exist_are_404(admin):
+    for method, path in (("DELETE", "/admin/keys/a%00b"), ("PATCH", "/admin/channels/a%00b"),
+                         ("DELETE", "/admin/channels/" + "C" * 100),
+                         ("POST", "/admin/channels/a%20b/rotate-password")):
+        reply = admin.request(method, path, json={"name": "x"} if method == "PATCH" else None)
+        assert reply.status_code == 404, (method, path, reply.text)
+
+
+def test_nul_characters_in_an_admin_body_are_400(admin):
+    reply = admin.post("/admin/channels", json={"name": "a\u0000b"})
+    assert reply.status_code == 400 and error_code(reply) == "name_invalid"

@@ -385,3 +385,34 @@ def test_a_key_of_another_workspace_cannot_read_or_change_the_event(server, api)
     assert stranger.get("/events").json()["data"] == []
     assert api.get(f"/events/{event_id}").json()["data"]["subtitle"] == "Triggered by peter@parker.com"
 
+
+
+# -- input that must never reach the database ---------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/events/a%00b", "/events/" + "x" * 300, "/events/bad%20id"])
+def test_an_id_no_event_can_have_is_404_on_every_route(api, path):
+    for reply in (api.get(path), api.get(path + "/timeline"), api.put(path, json={"subtitle": "x"}),
+                  api.delete(path)):
+        assert reply.status_code == 404 and error_code(reply) == "event_not_found", reply.text
+
+
+@pytest.mark.parametrize("field, value", [
+    ("title", "a\u0000b"), ("topics", ["a\u0000"]), ("context", {"k\u0000": 1}), ("context", {"k": "v\u0000"}),
+    ("actions", [{"label": "a\u0000", "url": "https://example.com"}]),
+])
+def test_nul_characters_in_a_body_are_400(api, field, value):
+    reply = api.post("/events", json={**SEED_EVENT, field: value})
+    assert reply.status_code == 400 and error_code(reply) == f"{field}_invalid", reply.text
+
+
+def test_nul_characters_in_a_form_body_are_400(api):
+    reply = api.post("/events", content="title=a%00b&subtitle=s&topics=t",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.status_code == 400 and error_code(reply) == "title_invalid"
+
+
+def test_a_form_body_that_is_not_utf8_is_400(api):
+    reply = api.post("/events", content=b"title=\xff\xfe&subtitle=s&topics=t",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.status_code == 400 and error_code(reply) == "invalid_form"

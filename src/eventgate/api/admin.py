@@ -26,11 +26,12 @@ from starlette.routing import Route
 
 from eventgate.api.bodies import decode_struct, is_json_content_type, read_body, read_json_body, sent_fields
 from eventgate.api.envelope import JSONResponse, failure
-from eventgate.api.events_resource import refuse_query_parameters
 from eventgate.api.key_auth import require_channel_access, require_key
 from eventgate.auth.keys import ApiKey
-from eventgate.domain.errors import DomainError, bad_request
+from eventgate.domain.errors import DomainError, bad_request, not_found
+from eventgate.domain.resource_commands import refuse_nul
 from eventgate.domain.times import now_ms, parse_unix_time
+from eventgate.ids import TOKEN_PATTERN
 from eventgate.service.admin import Administration, require_unrestricted
 
 UNSET = msgspec.UNSET
@@ -120,6 +121,11 @@ class RotatedPassword(msgspec.Struct):
     data: RotatedPasswordView
 
 
+def refuse_query_parameters(request: Request) -> None:
+    for name in request.query_params:
+        raise bad_request("unknown_parameter", f"unknown query parameter {name!r}; this route takes none", name)
+
+
 def _administration(request: Request) -> Administration:
     return Administration(request.app.state.runtime.database)
 
@@ -137,11 +143,17 @@ async def _optional_body(request: Request, struct_type: type) -> dict[str, Any]:
         return {}
     if not is_json_content_type(request.headers.get("content-type", "")):
         raise DomainError(415, "missing_json_content_type", "Content-Type must be application/json")
-    return sent_fields(decode_struct(raw, struct_type))
+    return _checked(sent_fields(decode_struct(raw, struct_type)))
+
+
+def _checked(fields: dict[str, Any]) -> dict[str, Any]:
+    for name, value in fields.items():
+        refuse_nul(value, name)
+    return fields
 
 
 async def _body(request: Request, struct_type: type) -> dict[str, Any]:
-    return sent_fields(decode_struct(await read_json_body(request), struct_type))
+    return _checked(sent_fields(decode_struct(await read_json_body(request), struct_type)))
 
 
 async def list_keys(request: Request) -> Response:
@@ -190,7 +202,7 @@ async def revoke_key(request: Request) -> Response:
         key = await _admin_key(request)
         require_unrestricted(key, "manage API keys")
         await anyio.to_thread.run_sync(_administration(request).revoke_key, key.workspace_id,
-                                       request.path_params["key_id"])
+                                       _path_token(request, "key_id", "key_not_found", "key"))
     except DomainError as error:
         return failure(error)
     return Response(status_code=204)
@@ -223,9 +235,17 @@ async def create_channel(request: Request) -> Response:
     return JSONResponse({"data": view}, status_code=201)
 
 
+def _path_token(request: Request, name: str, code: str, what: str) -> str:
+    """An id from the path; one that cannot exist (wrong characters, too long) is simply not found."""
+    value = request.path_params[name]
+    if len(value) > 64 or not TOKEN_PATTERN.match(value):
+        raise not_found(code, f"{what} {value[:64]!r} does not exist")
+    return value
+
+
 async def _channel_key(request: Request) -> tuple[ApiKey, str]:
     key = await _admin_key(request)
-    channel_id = request.path_params["channel_id"]
+    channel_id = _path_token(request, "channel_id", "channel_not_found", "channel")
     require_channel_access(key, channel_id)
     return key, channel_id
 

@@ -23,8 +23,10 @@ from starlette.routing import Route
 from eventgate.api.bodies import is_json_content_type, read_body, sent_fields, validation_error
 from eventgate.api.envelope import JSONResponse, failure
 from eventgate.api.key_auth import require_channel_access, require_key
-from eventgate.domain.errors import DomainError, bad_request
+from eventgate.domain.errors import DomainError, bad_request, not_found
+from eventgate.domain.resource_commands import refuse_nul
 from eventgate.domain.times import now_ms
+from eventgate.ids import TOKEN_PATTERN
 from eventgate.domain.views import operation_view, resource_event
 from eventgate.service.event_queries import EventQueries, parse_listing
 from eventgate.service.workspace_events import WorkspaceEvents
@@ -176,12 +178,22 @@ async def read_event_body(request: Request, struct_type: type) -> dict[str, Any]
     fields = sent_fields(body)
     if "actions" in fields:
         fields["actions"] = [msgspec.structs.asdict(action) for action in fields["actions"]]
+    for name, value in fields.items():
+        refuse_nul(value, name)
     return fields
 
 
 def refuse_query_parameters(request: Request) -> None:
     for name in request.query_params:
         raise bad_request("unknown_parameter", f"unknown query parameter {name!r}; this route takes none", name)
+
+
+def event_id_of(request: Request) -> str:
+    """The id in the path; one that no event can have is simply not found (no query needed)."""
+    event_id = request.path_params["event_id"]
+    if len(event_id) > 128 or not TOKEN_PATTERN.match(event_id):
+        raise not_found("event_not_found", f"event {event_id[:128]!r} does not exist")
+    return event_id
 
 
 def _service(request: Request) -> WorkspaceEvents:
@@ -218,7 +230,7 @@ async def get_event(request: Request) -> Response:
     try:
         key = await require_key(request, "events:read")
         refuse_query_parameters(request)
-        event = await request.app.state.runtime.reader.event(key.workspace_id, request.path_params["event_id"])
+        event = await request.app.state.runtime.reader.event(key.workspace_id, event_id_of(request))
         require_channel_access(key, event["channel_id"])
     except DomainError as error:
         return failure(error)
@@ -231,7 +243,7 @@ async def update_event(request: Request) -> Response:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
         body = await read_event_body(request, EventUpdateBody)
-        event = await _service(request).update(key, request.path_params["event_id"], body)
+        event = await _service(request).update(key, event_id_of(request), body)
     except DomainError as error:
         return failure(error)
     return JSONResponse(resource_event(event, now_ms()))
@@ -242,7 +254,7 @@ async def delete_event(request: Request) -> Response:
     try:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
-        await _service(request).delete(key, request.path_params["event_id"])
+        await _service(request).delete(key, event_id_of(request))
     except DomainError as error:
         return failure(error)
     return Response(status_code=204)
@@ -254,7 +266,7 @@ async def get_timeline(request: Request) -> Response:
         key = await require_key(request, "events:read")
         refuse_query_parameters(request)
         reader = request.app.state.runtime.reader
-        event = await reader.event(key.workspace_id, request.path_params["event_id"])
+        event = await reader.event(key.workspace_id, event_id_of(request))
         require_channel_access(key, event["channel_id"])
         operations = await reader.timeline(event)
     except DomainError as error:

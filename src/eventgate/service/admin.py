@@ -105,6 +105,10 @@ class Administration:
         if channel_ids is not None:
             if not isinstance(channel_ids, list) or not all(isinstance(c, str) for c in channel_ids):
                 raise bad_request("channel_ids_invalid", "channel_ids must be an array of channel ids", "channel_ids")
+            if not channel_ids:
+                raise bad_request("channel_ids_invalid",
+                                  "channel_ids must name at least one channel (leave it out for every channel)",
+                                  "channel_ids")
             restricted = tuple(dict.fromkeys(channel_ids))
         with self.database.writer.begin() as connection:
             if restricted is not None:

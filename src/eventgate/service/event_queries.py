@@ -6,8 +6,9 @@ Decisions (documented in README "Events REST resource"):
   every field; a parameter given twice, an unknown one, or a malformed value is a 400.
 - `since`/`until` compare with the `created` value the API shows (whole Unix seconds), both
   inclusive: `until=1698175847` includes an event whose `created` is 1698175847.
-- `q` is a case-insensitive substring of the title or the message, 3-256 characters (a
-  trigram index cannot answer fewer than three).
+- `q` searches words (runs of letters and digits, any case): every word of `q` must be a
+  word of the title or the message; `word*` matches the words it begins (3 characters or
+  more before the `*`). At most 256 characters and 16 words; at least one word.
 - A key restricted to channels lists only those channels; naming another is 403.
 """
 
@@ -27,13 +28,21 @@ from eventgate.domain.errors import DomainError, bad_request
 from eventgate.domain.lifecycle import CLOSED, ONGOING
 from eventgate.domain.times import parse_unix_time
 from eventgate.store.database import Database
-from eventgate.store.event_queries import MIN_TEXT_LENGTH, EventListFilter, PagePosition, list_page
+from eventgate.store.event_queries import (
+    MIN_PREFIX_LENGTH,
+    EventListFilter,
+    PagePosition,
+    is_prefix,
+    list_page,
+    search_words,
+)
 
 LIST_PARAMETERS = ("limit", "active", "cursor", "topic", "severity", "channel_id", "thing_id", "event_type",
                    "since", "until", "q")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_TEXT_LENGTH = 256
+MAX_WORDS = 16
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
@@ -92,6 +101,8 @@ def _single_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
                               f"unknown query parameter {name!r}; allowed: {', '.join(LIST_PARAMETERS)}", name)
         if name in values:
             raise bad_request(f"{name}_invalid", f"query parameter {name!r} may be given only once", name)
+        if "\x00" in value:
+            raise bad_request(f"{name}_invalid", f"{name} must not contain NUL characters", name)
         values[name] = value
     return {name: value.strip() for name, value in values.items() if value.strip()}
 
@@ -126,21 +137,27 @@ def _created_bounds(since: str | None, until: str | None) -> tuple[int | None, i
     return created_from, created_before
 
 
-def _text(text: str | None) -> str | None:
+def _words(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
-    if len(text) < MIN_TEXT_LENGTH:
-        raise bad_request("q_too_short", f"q must be at least {MIN_TEXT_LENGTH} characters", "q")
     if len(text) > MAX_TEXT_LENGTH:
         raise bad_request("q_too_long", f"q must be at most {MAX_TEXT_LENGTH} characters", "q")
-    return text
+    words = search_words(text)
+    if not words:
+        raise bad_request("q_invalid", "q must contain a word (letters or digits)", "q")
+    if len(words) > MAX_WORDS:
+        raise bad_request("q_invalid", f"q may hold at most {MAX_WORDS} words", "q")
+    for word in words:
+        if is_prefix(word) and len(word) - 1 < MIN_PREFIX_LENGTH:
+            raise bad_request("q_invalid", f"a prefix ({word}) needs at least {MIN_PREFIX_LENGTH} letters or "
+                              "digits before the *", "q")
+    return words
 
 
 def _channels(channel_id: str | None, key: ApiKey) -> tuple[str, ...] | None:
     if channel_id is None:
         return key.channel_ids
-    if len(channel_id) > 64:
-        raise bad_request("channel_id_invalid", "channel_id is too long", "channel_id")
+    rules.token(channel_id, "channel_id", 64)
     if not key.may_use_channel(channel_id):
         raise DomainError(403, "channel_forbidden", f"this API key may not use channel {channel_id}")
     return (channel_id,)
@@ -163,7 +180,7 @@ def parse_listing(items: Iterable[tuple[str, str]], key: ApiKey) -> EventListing
         tag=topic,
         created_from_ms=created_from,
         created_before_ms=created_before,
-        text=_text(values.get("q")),
+        words=_words(values.get("q")),
     )
     after = decode_cursor(values["cursor"], ordered_by_time=query.ordered_by_time) if "cursor" in values else None
     return EventListing(filter=query, after=after, limit=_limit(values.get("limit")))

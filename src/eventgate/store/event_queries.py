@@ -14,21 +14,43 @@ twice and never skips one that existed when paging began.
 Which index answers each filter (single filters; combinations let the planner choose):
 state / severity / channel_id / thing_id / event_type → (workspace_id, <column>, pk);
 topic → event_tags (workspace_id, tag, event_pk), ordered by event_pk; since/until →
-(workspace_id, created_at); q → on SQLite the FTS5 trigram table `events_fts`, walked in
-rowid order; on PostgreSQL the pg_trgm GIN indexes on title and message (migration 0002).
+(workspace_id, created_at); q → on SQLite the FTS5 word index `events_fts`, walked in rowid
+(= pk) order so that a page stops after `limit` matches; on PostgreSQL the GIN index on the
+generated tsvector `events.search_words` (migration 0002), or, for frequent words, the pk
+index with the tsvector as a cheap filter — the planner's choice, from the word statistics.
+
+Words: runs of letters and digits, case ignored. Every word of `q` must be a word of the
+title or the message; a word written with a trailing `*` matches the words it begins
+("certif*" finds "certificate"). Whole words are the default because they are cheap for
+every word however frequent; a prefix makes FTS5 (and the GIN index) gather every match of
+every word it begins before the first row comes out, which costs ~15 ms for a prefix found
+in 10 % of a million events.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from eventgate.store.events import row_to_event
-from eventgate.store.schema import event_tags, event_types, events, events_text
+from eventgate.store.schema import event_tags, event_types, events, events_search_words, events_text
 
-MIN_TEXT_LENGTH = 3  # a trigram index cannot answer shorter substrings
+# Letters and digits, as FTS5's unicode61 and PostgreSQL's [:alnum:] see them; a `*` right after
+# a word makes it a prefix.
+WORD = re.compile(r"([^\W_]+)(\*?)")
+MIN_PREFIX_LENGTH = 3
+
+
+def search_words(text: str) -> tuple[str, ...]:
+    """The words of a search text, lower-cased, in order; a prefix keeps its trailing `*`."""
+    return tuple(word.lower() + star for word, star in WORD.findall(text))
+
+
+def is_prefix(word: str) -> bool:
+    return word.endswith("*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +66,7 @@ class EventListFilter:
     tag: str | None = None
     created_from_ms: int | None = None  # inclusive
     created_before_ms: int | None = None  # exclusive
-    text: str | None = None
+    words: tuple[str, ...] | None = None  # from search_words(); at least one
 
     @property
     def ordered_by_time(self) -> bool:
@@ -59,14 +81,14 @@ class PagePosition:
     created_at: int | None = None
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def fts5_query(words: tuple[str, ...]) -> str:
+    """`"disk" AND "certif"*`: words are letters and digits only, so quoting them is enough."""
+    return " AND ".join(f'"{word[:-1]}"*' if is_prefix(word) else f'"{word}"' for word in words)
 
 
-def _fts_phrase(text: str) -> str:
-    # One FTS5 phrase: with the trigram tokenizer it matches the text as a substring.
-    return '"' + text.replace('"', '""') + '"'
+def tsquery(words: tuple[str, ...]) -> str:
+    """`disk & certif:*` for to_tsquery('simple', …)."""
+    return " & ".join(f"{word[:-1]}:*" if is_prefix(word) else word for word in words)
 
 
 def page_statement(dialect: str, query: EventListFilter, after: PagePosition | None, limit: int) -> sa.Select:
@@ -76,14 +98,14 @@ def page_statement(dialect: str, query: EventListFilter, after: PagePosition | N
     conditions: list[sa.ColumnElement[bool]] = [events.c.workspace_id == workspace_id]
     order_pk: sa.ColumnElement[Any] = events.c.pk
 
-    if query.text is not None:
+    if query.words:
         if dialect == "sqlite":
             source = events_text.join(events, events.c.pk == events_text.c.rowid)
-            conditions.append(sa.literal_column("events_fts").op("MATCH")(_fts_phrase(query.text)))
+            conditions.append(sa.literal_column("events_fts").op("MATCH")(fts5_query(query.words)))
             order_pk = events_text.c.rowid
         else:
-            pattern = _like_pattern(query.text)
-            conditions.append(sa.or_(events.c.title.ilike(pattern), events.c.message.ilike(pattern)))
+            conditions.append(events_search_words.op("@@")(
+                sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), tsquery(query.words))))
     if query.tag is not None:
         source = source.join(event_tags, sa.and_(
             event_tags.c.event_pk == events.c.pk,

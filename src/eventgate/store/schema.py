@@ -107,23 +107,23 @@ events = sa.Table(
     sqlite_autoincrement=True,
 )
 
-# Text search over events (migration 0002). SQLite: this FTS5 trigram table (external content
-# = events, rowid = events.pk, kept in step by triggers). PostgreSQL has no such table: pg_trgm
-# GIN indexes on events.title and events.message serve ILIKE instead. Not part of `metadata`
-# because it is not an ordinary table.
+# Word search over events (migration 0002). SQLite: this FTS5 table (unicode61 words of title
+# and message; external content = events, rowid = events.pk, kept in step by triggers).
+# PostgreSQL has no such table: a stored generated column events.search_words (tsvector of the
+# same words) with a GIN index serves instead. Neither is in `metadata`: they are one dialect's.
 events_text = sa.table("events_fts", sa.column("rowid", sa.BigInteger), sa.column("title"), sa.column("message"))
+events_search_words = sa.literal_column("events.search_words")
 
-# What migration 0002 makes for one dialect only (the FTS5 table and its shadow tables; the
-# pg_trgm indexes): comparisons of the database with `metadata` leave these out.
 TEXT_SEARCH_OBJECTS = frozenset({
     "events_fts", "events_fts_data", "events_fts_idx", "events_fts_docsize", "events_fts_config",
-    "ix_events_title_trgm", "ix_events_message_trgm",
+    "search_words", "ix_events_search_words",
 })
 
 
 def include_in_schema_comparison(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic `include_name` hook: everything but the dialect-specific text-search objects."""
     return name not in TEXT_SEARCH_OBJECTS
+
 
 # Tags (seed 002 "topics") one row each, so that filtering by tag uses an index.
 event_tags = sa.Table(

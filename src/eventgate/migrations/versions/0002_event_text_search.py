@@ -1,17 +1,18 @@
-"""Text search for `GET /events?q=`: case-insensitive substring match in title and message.
+"""Word search for `GET /events?q=`: an index of the words of every event's title and message.
 
-SQLite: an FTS5 table with the trigram tokenizer over events(title, message) (external content,
-kept in step by triggers). PostgreSQL: pg_trgm GIN indexes on title and message, used by ILIKE.
-Both answer a substring query of three or more characters without reading the whole table.
+A word is a run of letters and digits; case is ignored. SQLite: an FTS5 table with the
+unicode61 tokenizer (diacritics kept, as PostgreSQL keeps them) over events(title, message),
+external content, kept in step by triggers. PostgreSQL: a stored generated tsvector of the
+same words ('simple' configuration: no stemming, no stop words) with a GIN index.
 
-If pg_trgm cannot be created (a role without the right), the migration still succeeds: the
-query stays correct and only loses its index (a warning is logged).
+Why words and not substrings: a substring index (FTS5 trigram, pg_trgm) was built first and
+measured on 1,000,000 events. It cost the SQLite writer ~2.5x the CPU of a word index per
+write, and on PostgreSQL a substring of middling frequency took ~70 ms, because a trigram
+GIN scan must fetch and re-check every candidate before ordering; README "Text search".
 
 Revision ID: 0002
 Revises: 0001
 """
-
-import logging
 
 from alembic import op
 
@@ -20,11 +21,9 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-log = logging.getLogger("eventgate.migrations")
-
 SQLITE_UPGRADE = (
     "CREATE VIRTUAL TABLE events_fts USING fts5("
-    "title, message, content='events', content_rowid='pk', tokenize='trigram')",
+    "title, message, content='events', content_rowid='pk', tokenize='unicode61 remove_diacritics 0')",
     "INSERT INTO events_fts(events_fts) VALUES ('rebuild')",
     "CREATE TRIGGER events_fts_insert AFTER INSERT ON events BEGIN "
     "INSERT INTO events_fts(rowid, title, message) VALUES (new.pk, new.title, new.message); END",
@@ -45,29 +44,21 @@ SQLITE_DOWNGRADE = (
     "DROP TABLE IF EXISTS events_fts",
 )
 
-POSTGRES_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ix_events_title_trgm ON events USING gin (title gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS ix_events_message_trgm ON events USING gin (message gin_trgm_ops)",
+# Every run of non-alphanumerics becomes a space first, so that PostgreSQL's parser sees the
+# same words FTS5's unicode61 does (it would otherwise keep e-mail addresses, URLs and
+# hyphenated words whole).
+POSTGRES_UPGRADE = (
+    "ALTER TABLE events ADD COLUMN search_words tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, "
+    "regexp_replace(title || ' ' || message, '[^[:alnum:]]+', ' ', 'g'))) STORED",
+    "CREATE INDEX ix_events_search_words ON events USING gin (search_words)",
 )
 
 
 def upgrade() -> None:
     connection = op.get_bind()
-    if connection.dialect.name == "sqlite":
-        for statement in SQLITE_UPGRADE:
-            connection.exec_driver_sql(statement)
-        return
-    savepoint = connection.begin_nested()
-    try:
-        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        for statement in POSTGRES_INDEXES:
-            connection.exec_driver_sql(statement)
-    except Exception as error:  # noqa: BLE001 — any refusal leaves search correct, only unindexed
-        savepoint.rollback()
-        log.warning("pg_trgm unavailable (%s); text search on events will not use an index",
-                    str(error).splitlines()[0])
-    else:
-        savepoint.commit()
+    statements = SQLITE_UPGRADE if connection.dialect.name == "sqlite" else POSTGRES_UPGRADE
+    for statement in statements:
+        connection.exec_driver_sql(statement)
 
 
 def downgrade() -> None:
@@ -76,5 +67,5 @@ def downgrade() -> None:
         for statement in SQLITE_DOWNGRADE:
             connection.exec_driver_sql(statement)
         return
-    connection.exec_driver_sql("DROP INDEX IF EXISTS ix_events_message_trgm")
-    connection.exec_driver_sql("DROP INDEX IF EXISTS ix_events_title_trgm")
+    connection.exec_driver_sql("DROP INDEX IF EXISTS ix_events_search_words")
+    connection.exec_driver_sql("ALTER TABLE events DROP COLUMN IF EXISTS search_words")
