@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from eventgate.api.envelope import JSONResponse, failure
-from eventgate.api.key_auth import presented_key, require_channel_access, require_key
+from eventgate.api.key_auth import authenticate_key, require_channel_access, require_key
 from eventgate.auth.keys import SCOPES, ApiKey
 from eventgate.domain.errors import DomainError
 from eventgate.domain.times import ms_to_seconds
@@ -128,14 +128,7 @@ def identity_view(key: ApiKey, workspace_name: str | None) -> KeyIdentity:
 async def whoami(request: Request) -> Response:
     """The presented key's owner, workspace, scopes, channels and expiry (any valid key)."""
     try:
-        plain = presented_key(request)
-        if plain is None:
-            raise DomainError(401, "authentication_required", "an API key is required (Authorization: Bearer <key>)",
-                              headers={"WWW-Authenticate": "Bearer"})
-        key = await request.app.state.runtime.keys.find(plain)
-        if key is None:
-            raise DomainError(401, "invalid_api_key", "the API key is unknown, revoked or expired",
-                              headers={"WWW-Authenticate": "Bearer"})
+        key = await authenticate_key(request)
         name = await anyio.to_thread.run_sync(_workspace_name, request, key.workspace_id)
     except DomainError as error:
         return failure(error)

@@ -23,8 +23,8 @@ def presented_key(connection: HTTPConnection, *, allow_query_token: bool = False
     return None
 
 
-async def require_key(connection: HTTPConnection, scope: str, *, allow_query_token: bool = False) -> ApiKey:
-    """The caller's key, if it exists, is active and has `scope`; else 401 or 403."""
+async def authenticate_key(connection: HTTPConnection, *, allow_query_token: bool = False) -> ApiKey:
+    """The caller's key, if one is presented and it exists and is active; else 401."""
     plain = presented_key(connection, allow_query_token=allow_query_token)
     if plain is None:
         raise DomainError(401, "authentication_required", "an API key is required (Authorization: Bearer <key>)",
@@ -33,6 +33,12 @@ async def require_key(connection: HTTPConnection, scope: str, *, allow_query_tok
     if key is None:
         raise DomainError(401, "invalid_api_key", "the API key is unknown, revoked or expired",
                           headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
+async def require_key(connection: HTTPConnection, scope: str, *, allow_query_token: bool = False) -> ApiKey:
+    """The caller's key, if it exists, is active and has `scope`; else 401 or 403."""
+    key = await authenticate_key(connection, allow_query_token=allow_query_token)
     if not key.has_scope(scope):
         raise DomainError(403, "insufficient_scope", f"this API key lacks the {scope!r} scope")
     return key

@@ -21,7 +21,12 @@ from starlette.types import Receive, Scope, Send
 
 from eventgate.api.key_auth import require_key
 from eventgate.api.live_errors import live_error
-from eventgate.api.live_ws import SLOW_CLOSE_GRACE_SECONDS, SLOW_CONSUMER_CODE, slow_consumer_reason
+from eventgate.api.live_closing import (
+    SERVICE_RESTART_CODE,
+    SLOW_CONSUMER_CODE,
+    slow_close_deadline,
+    slow_consumer_reason,
+)
 from eventgate.domain.errors import DomainError
 from eventgate.hub.frames import Frame, encode
 from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, SLOW, Subscriber
@@ -56,16 +61,11 @@ class EventStream:
         loop = asyncio.get_running_loop()
         listener = loop.create_task(_listen(receive, subscriber))
         try:
-            async with asyncio.timeout(None) as deadline:
-                def on_end(reason: str) -> None:
-                    if reason == SLOW:
-                        deadline.reschedule(loop.time() + SLOW_CLOSE_GRACE_SECONDS)
-
-                subscriber.on_end = on_end
+            async with slow_close_deadline(subscriber):
                 reason = await self.hub.stream(subscriber, self.request.since, send_frame)
                 if reason in (SLOW, SHUTDOWN):
                     code, text = ((SLOW_CONSUMER_CODE, slow_consumer_reason(subscriber)) if reason == SLOW
-                                  else (1012, "server stopping; resume with Last-Event-ID"))
+                                  else (SERVICE_RESTART_CODE, "server stopping; resume with Last-Event-ID"))
                     body = encode({"type": "close", "code": code, "reason": text, "seq": subscriber.last_sent})
                     await send({"type": "http.response.body", "body": f"event: close\ndata: {body}\n\n".encode(),
                                 "more_body": True})
@@ -75,7 +75,6 @@ class EventStream:
         except Exception:
             log.exception("SSE stream of client %s failed", subscriber.client_id)
         finally:
-            subscriber.on_end = None
             listener.cancel()
             with contextlib.suppress(BaseException):
                 await listener

@@ -21,6 +21,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from eventgate.api.bodies import decode_struct, read_json_body
 from eventgate.api.envelope import JSONResponse
 from eventgate.api.key_auth import require_key
+from eventgate.api.live_closing import (
+    INTERNAL_ERROR_CODE,
+    SERVICE_RESTART_CODE,
+    SLOW_CONSUMER_CODE,
+    slow_close_deadline,
+    slow_consumer_reason,
+)
 from eventgate.api.live_errors import live_error
 from eventgate.api.live_transport import EXTENSION
 from eventgate.domain.errors import DomainError
@@ -29,18 +36,6 @@ from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, SLOW, Subscriber
 from eventgate.service.subscriptions import SubscriptionRequest, parse_subscription, unsubscribe
 
 log = logging.getLogger("eventgate.live")
-
-SLOW_CONSUMER_CODE = 4008
-INTERNAL_ERROR_CODE = 1011
-SERVICE_RESTART_CODE = 1012
-# How long a slow consumer's connection may take to read what is already on its way and the
-# close frame; after that the connection is given up without waiting any longer.
-SLOW_CLOSE_GRACE_SECONDS = 30.0
-
-
-def slow_consumer_reason(subscriber: Subscriber) -> str:
-    return f"slow consumer; last seq {subscriber.last_sent}"
-
 
 async def subscribe_websocket(websocket: WebSocket) -> None:
     """Upgrade to a WebSocket and stream the workspace's operations (scope subscribe)."""
@@ -85,12 +80,7 @@ async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ign
     else:
         listener = loop.create_task(_listen(websocket, subscriber))
     try:
-        async with asyncio.timeout(None) as deadline:
-            def on_end(reason: str) -> None:
-                if reason == SLOW:
-                    deadline.reschedule(loop.time() + SLOW_CLOSE_GRACE_SECONDS)
-
-            subscriber.on_end = on_end
+        async with slow_close_deadline(subscriber):
             reason = await hub.stream(subscriber, request.since, send)
             if reason == SLOW:
                 await websocket.close(SLOW_CONSUMER_CODE, slow_consumer_reason(subscriber))
@@ -104,7 +94,6 @@ async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ign
         with contextlib.suppress(Exception):
             await websocket.close(INTERNAL_ERROR_CODE, "internal error; resume with since")
     finally:
-        subscriber.on_end = None
         subscriber.direct = None
         if listener is not None:
             listener.cancel()

@@ -1,0 +1,38 @@
+"""How a live connection ends, for WebSocket and SSE alike: the close codes, and the grace a
+slow consumer gets to read what is already on its way before it is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import AsyncIterator
+
+from eventgate.hub.subscriber import SLOW, Subscriber
+
+SLOW_CONSUMER_CODE = 4008
+INTERNAL_ERROR_CODE = 1011
+SERVICE_RESTART_CODE = 1012
+# How long a slow consumer's connection may take to read what is already on its way and the
+# close frame; after that the connection is given up without waiting any longer.
+SLOW_CLOSE_GRACE_SECONDS = 30.0
+
+
+def slow_consumer_reason(subscriber: Subscriber) -> str:
+    return f"slow consumer; last seq {subscriber.last_sent}"
+
+
+@contextlib.asynccontextmanager
+async def slow_close_deadline(subscriber: Subscriber) -> AsyncIterator[None]:
+    """Runs the body without a time limit until the hub ends the subscriber as slow; from then
+    on the body has SLOW_CLOSE_GRACE_SECONDS left, after which it raises TimeoutError."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(None) as deadline:
+        def on_end(reason: str) -> None:
+            if reason == SLOW:
+                deadline.reschedule(loop.time() + SLOW_CLOSE_GRACE_SECONDS)
+
+        subscriber.on_end = on_end
+        try:
+            yield
+        finally:
+            subscriber.on_end = None
