@@ -25,6 +25,8 @@ from eventgate.metrics import registry
 log = logging.getLogger("eventgate.broker")
 
 REQUEST_TIMEOUT = 3.0
+# The longest a broker's stop (or a reconnection's cleanup) waits for its client library.
+STOP_TIMEOUT = 5.0
 # Operations waiting to be published; beyond this they are dropped (other nodes read them
 # from the store instead).
 OUTBOX_SIZE = 10_000
@@ -153,14 +155,15 @@ class QueuedPublisher(Broker):
     async def _send_operations(self, message: bytes) -> None: ...
 
     async def _cancel_tasks(self) -> None:
+        """Cancel the background tasks and wait for them, but never longer than STOP_TIMEOUT:
+        a client library stuck closing a dead connection must not hold up a shutdown."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except BaseException:
-                pass
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+            if stuck:
+                log.warning("%d broker task(s) did not stop within %.0f s; leaving them", len(stuck), STOP_TIMEOUT)
         self._tasks.clear()
 
 

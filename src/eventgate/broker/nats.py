@@ -22,6 +22,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from eventgate.broker.base import (
     REQUEST_TIMEOUT,
+    STOP_TIMEOUT,
     BrokerHandler,
     BrokerUnavailable,
     QueuedPublisher,
@@ -101,7 +102,7 @@ class NatsBroker(QueuedPublisher):
         await self._cancel_tasks()
         if self._nc is not None:
             try:
-                await asyncio.wait_for(self._nc.close(), 5)
+                await asyncio.wait_for(self._nc.close(), STOP_TIMEOUT)
             except Exception:
                 pass
         broker_connected.set(0)

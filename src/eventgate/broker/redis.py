@@ -12,6 +12,7 @@ fine here because the hub catches up from the store after every reconnection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from redis.exceptions import RedisError
 
 from eventgate.broker.base import (
     REQUEST_TIMEOUT,
+    STOP_TIMEOUT,
     BrokerHandler,
     BrokerUnavailable,
     QueuedPublisher,
@@ -102,7 +104,8 @@ class RedisBroker(QueuedPublisher):
     async def stop(self) -> None:
         await self._cancel_tasks()
         if self._client is not None:
-            await self._client.aclose()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.aclose(), STOP_TIMEOUT)
         broker_connected.set(0)
 
     # -- receiving ---------------------------------------------------------------------
@@ -134,7 +137,7 @@ class RedisBroker(QueuedPublisher):
                 self._listening = False
                 broker_connected.set(0)
                 try:
-                    await asyncio.shield(self._close_quietly(pubsub, client))
+                    await asyncio.wait_for(asyncio.shield(self._close_quietly(pubsub, client)), STOP_TIMEOUT)
                 except BaseException:
                     pass
             await asyncio.sleep(next(delays))
