@@ -382,7 +382,7 @@ def measure(name: str, port: int, server_pid: int, args: argparse.Namespace, cha
         profiler = subprocess.Popen(
             [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server_pid), "--threads",
              "--format", "raw", "--rate", "200", "--duration", str(int(args.duration)),
-             "--output", args.profile, "--nonblocking"],
+             "--output", args.profile, "--nonblocking", *(["--gil"] if os.environ.get("PROFILE_GIL") else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
     batches_before = _write_batches(port)
