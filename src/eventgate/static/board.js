@@ -12,7 +12,8 @@ const PAGE_SIZE = 50;
 // A board left open on a busy workspace must not grow without end: past this many rows the
 // oldest are dropped (paging further back then needs a reload of the view).
 const MAX_ROWS = 1000;
-const MIN_SEARCH = 3;
+const WORD = /([\p{L}\p{N}]+)(\*?)/gu;
+const MIN_PREFIX = 3;
 export const FILTER_NAMES = ["q", "state", "severity", "channel_id", "topic", "event_type"];
 
 /** Filters from the fragment's query; unknown names and bad values are ignored. */
@@ -29,7 +30,7 @@ export function filtersFrom(params) {
 
 function listParams(filters, cursor) {
   const params = { limit: PAGE_SIZE, cursor };
-  if (filters.q && filters.q.length >= MIN_SEARCH) params.q = filters.q;
+  if (searchTerms(filters.q)) params.q = filters.q;
   if (filters.state) params.active = filters.state === "ongoing" ? "true" : "false";
   for (const name of ["severity", "channel_id", "topic", "event_type"]) {
     if (filters[name]) params[name] = filters[name];
@@ -46,12 +47,24 @@ export function matches(event, filters) {
   if (filters.event_type && String(event.event_type || "").toLowerCase() !== filters.event_type.toLowerCase()) {
     return false;
   }
-  if (filters.q && filters.q.length >= MIN_SEARCH) {
-    const needle = filters.q.toLowerCase();
-    const haystack = `${event.title || ""}\n${event.message || ""}`.toLowerCase();
-    if (!haystack.includes(needle)) return false;
+  const terms = searchTerms(filters.q);
+  if (terms) {
+    const words = new Set(searchTerms(`${event.title || ""} ${event.message || ""}`) || []);
+    const found = (term) => (term.endsWith("*")
+      ? [...words].some((word) => word.startsWith(term.slice(0, -1)))
+      : words.has(term));
+    if (!terms.every(found)) return false;
   }
   return true;
+}
+
+/** The words of a text as the server's `q` sees them: runs of letters and digits, lower-cased;
+ * a `*` right after a word makes it a prefix (MIN_PREFIX letters at least). Null when the
+ * text holds nothing the server would search for. */
+export function searchTerms(text) {
+  const terms = [...String(text || "").matchAll(WORD)].map(([, word, star]) => word.toLowerCase() + star);
+  if (!terms.length || terms.some((term) => term.endsWith("*") && term.length - 1 < MIN_PREFIX)) return null;
+  return terms;
 }
 
 function option(value, label, selected) {
@@ -217,7 +230,8 @@ export class BoardView {
     this.loading = false;
     replaceChildren(this.list);
     const q = this.filters.q || "";
-    this.hint.textContent = q && q.length < MIN_SEARCH ? `Type at least ${MIN_SEARCH} characters to search.` : "";
+    this.hint.textContent = q && !searchTerms(q)
+      ? `Search whole words; end one with * to match its beginning (${MIN_PREFIX}+ letters, e.g. disk*).` : "";
     this.more.textContent = "Load older events";
     this.loadPage();
   }
