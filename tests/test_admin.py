@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from eventgate.domain.times import now_ms
+from eventgate.ids import new_channel_id
 from tests.conftest import PASSWORD
 from tests.helpers import body_form, error_code
 
@@ -216,7 +217,7 @@ def test_the_default_channel_cannot_be_deleted(admin):
 
 
 def test_deleting_an_unknown_channel_is_404(admin):
-    reply = admin.delete("/admin/channels/06J0FZG1Y8XGG14VTQ4Y3G10MR")
+    reply = admin.delete(f"/admin/channels/{new_channel_id()}")
     assert reply.status_code == 404 and error_code(reply) == "channel_not_found"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from eventgate.ids import new_channel_id
 from tests.conftest import PASSWORD
 from tests.helpers import error_code
 
@@ -132,7 +133,7 @@ def test_body_and_path_forms_share_one_store(server, client, channel):
 
 
 def test_unknown_channel_is_404(client):
-    reply = client.post(path("06J0FZG1Y8XGG14VTQ4Y3G10MR", "create"),
+    reply = client.post(path(new_channel_id(), "create"),
                         json={"password": PASSWORD, "event_type": "door_open"})
     assert reply.status_code == 404
     assert error_code(reply) == "channel_not_found"
