@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
+from eventgate.api.http_transport import OneWriteHttpProtocol
 from eventgate.app import build_app
 from eventgate.auth.keys import DEFAULT_SCOPES
 from eventgate.auth.passwords import hash_password
@@ -152,7 +153,7 @@ def start_server(settings: Settings, **uvicorn_options: Any) -> RunningServer:
     """Run eventgate in a background thread on a free port; returns once it accepts requests."""
     app = build_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                            loop="asyncio", http="httptools", access_log=False, **uvicorn_options)
+                            loop="asyncio", http=OneWriteHttpProtocol, access_log=False, **uvicorn_options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="eventgate-test-server", daemon=True)
     thread.start()

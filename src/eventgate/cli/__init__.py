@@ -99,7 +99,7 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
     os.environ.update(environment)
     uvicorn.run(
         "eventgate.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-        loop="uvloop", http="httptools", log_level=log_level, access_log=False, proxy_headers=False,
+        loop="uvloop", http="eventgate.api.http_transport:OneWriteHttpProtocol", log_level=log_level, access_log=False, proxy_headers=False,
         timeout_graceful_shutdown=10,
         # Live frames are encoded once and written as the same bytes to every subscriber
         # (api/live_transport.py); per-connection compression would cost a zlib context (tens
