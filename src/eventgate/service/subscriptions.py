@@ -162,15 +162,7 @@ async def parse_subscription(database: Database, key: ApiKey, params: Any,
         raise InvalidInput(problems, _status_of(problems))
     known, latest = await anyio.to_thread.run_sync(
         _check_against_store, database, key.workspace_id, [code for _, code in codes])
-    event_types: list[str] = []
-    for index, code in codes:
-        registered = known.get(code.lower())
-        if registered is None:
-            problems.append(Problem("unknown_event_type",
-                                    f"event type {code!r} is not registered in this workspace",
-                                    f"query.event_types[{index}]"))
-        elif registered not in event_types:
-            event_types.append(registered)
+    event_types = _registered_codes(known, codes, "query", problems)
     if since is not None and since > latest:
         problems.append(Problem("since_ahead", f"seq {since} is after the workspace's latest seq {latest}",
                                 since_path))
@@ -221,15 +213,7 @@ async def unsubscribe(database: Database, hub: Any, key: ApiKey, client_id: str,
                                     "body.user_id")], 403)
     known, _ = await anyio.to_thread.run_sync(_check_against_store, database, key.workspace_id,
                                               [code for _, code in codes])
-    registered: list[str] = []
-    for index, code in codes:
-        found = known.get(code.lower())
-        if found is None:
-            problems.append(Problem("unknown_event_type",
-                                    f"event type {code!r} is not registered in this workspace",
-                                    f"body.event_types[{index}]"))
-        elif found not in registered:
-            registered.append(found)
+    registered = _registered_codes(known, codes, "body", problems)
     if problems:
         raise InvalidInput(problems)
     try:
@@ -247,3 +231,18 @@ async def unsubscribe(database: Database, hub: Any, key: ApiKey, client_id: str,
             "event_types": reply.get("event_types") or [],
             "excluded_event_types": reply.get("excluded_event_types") or [],
             "everything": bool(reply.get("everything"))}
+
+
+def _registered_codes(known: dict[str, str], codes: list[tuple[int, str]], where: str,
+                      problems: list[Problem]) -> list[str]:
+    """The registered spelling of each requested code, once each; an unknown code is a problem
+    at `<where>.event_types[i]`."""
+    registered: list[str] = []
+    for index, code in codes:
+        found = known.get(code.lower())
+        if found is None:
+            problems.append(Problem("unknown_event_type", f"event type {code!r} is not registered in this workspace",
+                                    f"{where}.event_types[{index}]"))
+        elif found not in registered:
+            registered.append(found)
+    return registered
