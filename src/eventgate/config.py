@@ -17,6 +17,10 @@ class Settings:
     workers: int = 1
     strict_event_types: bool = False
     idempotency_retention_days: float = 7.0
+    # Writes waiting for their commit at once; beyond it a write answers 503 overloaded.
+    write_queue_size: int = 10_000
+    # Seconds a write waits for its commit before it answers 503 store_unavailable.
+    write_timeout: float = 10.0
     # Wrong channel passwords allowed per channel and client address within the window.
     password_attempts: int = 10
     password_attempt_window: float = 60.0

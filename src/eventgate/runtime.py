@@ -1,6 +1,6 @@
 """The running server's parts, built once at start and shared by every route.
 
-Data flows one way: api → service → domain → store (writer) → on_commit → subscribers.
+Data flows one way: api → service → store (group commit, deciding with domain) → on_commit → subscribers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from eventgate.service.event_reads import EventReader
 from eventgate.service.keys import KeyDirectory
 from eventgate.service.lifecycle import LifecycleService
 from eventgate.store.database import Database, migrate, open_database
-from eventgate.store.writer import CommittedOperation, EventWriter, WriterSettings
+from eventgate.domain.operations import CommittedOperation
+from eventgate.store.group_commit import GroupCommit, GroupCommitSettings
+from eventgate.store.maintenance import Maintenance
 
 log = logging.getLogger("eventgate")
 
@@ -30,7 +32,8 @@ log = logging.getLogger("eventgate")
 class Runtime:
     settings: Settings
     database: Database
-    writer: EventWriter
+    writer: GroupCommit
+    maintenance: Maintenance
     directory: ChannelDirectory
     authenticator: ChannelAuthenticator
     lifecycle: LifecycleService
@@ -45,16 +48,19 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
         database = open_database(settings.database_url)
-        writer = EventWriter(database, WriterSettings(
+        writer = GroupCommit(database, GroupCommitSettings(
             strict_event_types=settings.strict_event_types,
-            idempotency_retention_ms=int(settings.idempotency_retention_days * 86_400_000),
+            queue_size=settings.write_queue_size,
+            write_timeout=settings.write_timeout,
         ))
+        maintenance = Maintenance(
+            database, idempotency_retention_ms=int(settings.idempotency_retention_days * 86_400_000))
         directory = ChannelDirectory(database)
         authenticator = ChannelAuthenticator(
             directory, AttemptLimiter(settings.password_attempts, settings.password_attempt_window)
         )
         runtime = cls(
-            settings=settings, database=database, writer=writer, directory=directory,
+            settings=settings, database=database, writer=writer, maintenance=maintenance, directory=directory,
             authenticator=authenticator, lifecycle=LifecycleService(writer, authenticator),
             keys=KeyDirectory(database), reader=EventReader(database),
         )
@@ -72,6 +78,7 @@ class Runtime:
     async def start(self) -> None:
         await anyio.to_thread.run_sync(migrate, self.database)
         self.writer.start(asyncio.get_running_loop())
+        self.maintenance.start()
         if self.hub is not None:
             await self.hub.start()
         log.info("eventgate ready on %s", _redact(self.database.url))
@@ -80,6 +87,7 @@ class Runtime:
         if self.hub is not None:
             await self.hub.stop()
         await anyio.to_thread.run_sync(self.writer.stop)
+        await anyio.to_thread.run_sync(self.maintenance.stop)
         self.database.dispose()
 
 

@@ -21,7 +21,9 @@ def _endpoint(kind: OperationKind):  # type: ignore[no-untyped-def]
             outcome = await run_producer_request(request, kind, BodyFormRequest, STRICT_BODY_FORM)
         except DomainError as error:
             return failure(error)
-        return success(outcome.response)
+        receipt = outcome.receipt
+        return success({"channel_id": receipt.channel_id, "op_id": receipt.op_id, "event_id": receipt.event_id,
+                        "thing_id": receipt.thing_id, "accepted": True})
 
     endpoint.__name__ = f"{kind}_event_body_form"
     endpoint.__doc__ = f"{kind.capitalize()} an event in the channel named in the body (seed 001)."

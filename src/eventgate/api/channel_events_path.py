@@ -23,7 +23,7 @@ def _endpoint(kind: OperationKind):  # type: ignore[no-untyped-def]
             )
         except DomainError as error:
             return failure(error)
-        return JSONResponse({"event_id": outcome.response["event_id"]})
+        return JSONResponse({"event_id": outcome.receipt.event_id})
 
     endpoint.__name__ = f"{kind}_event_path_form"
     endpoint.__doc__ = f"{kind.capitalize()} an event in the channel named in the path (seed 000)."

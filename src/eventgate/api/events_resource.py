@@ -23,6 +23,7 @@ from starlette.routing import Route
 from eventgate.api.bodies import is_json_content_type, read_body, sent_fields, validation_error
 from eventgate.api.envelope import JSONResponse, failure
 from eventgate.api.key_auth import require_channel_access, require_key
+from eventgate.domain import fields as rules
 from eventgate.domain.errors import DomainError, bad_request, not_found
 from eventgate.domain.resource_commands import refuse_nul
 from eventgate.domain.times import now_ms
@@ -196,6 +197,14 @@ def event_id_of(request: Request) -> str:
     return event_id
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The `Idempotency-Key` header: the same rules as an op_id (1-128 of [A-Za-z0-9_:-])."""
+    value = request.headers.get("idempotency-key")
+    if value is None:
+        return None
+    return rules.token(value, "idempotency_key", 128)
+
+
 def _service(request: Request) -> WorkspaceEvents:
     runtime = request.app.state.runtime
     return WorkspaceEvents(runtime.database, runtime.writer, runtime.reader)
@@ -207,7 +216,7 @@ async def create_event(request: Request) -> Response:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
         body = await read_event_body(request, EventCreateBody)
-        event = await _service(request).create(key, body)
+        event = await _service(request).create(key, body, idempotency_key=idempotency_key(request))
     except DomainError as error:
         return failure(error)
     return JSONResponse(resource_event(event, now_ms()), status_code=201)
@@ -243,7 +252,8 @@ async def update_event(request: Request) -> Response:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
         body = await read_event_body(request, EventUpdateBody)
-        event = await _service(request).update(key, event_id_of(request), body)
+        event = await _service(request).update(key, event_id_of(request), body,
+                                               idempotency_key=idempotency_key(request))
     except DomainError as error:
         return failure(error)
     return JSONResponse(resource_event(event, now_ms()))
@@ -254,7 +264,7 @@ async def delete_event(request: Request) -> Response:
     try:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
-        await _service(request).delete(key, event_id_of(request))
+        await _service(request).delete(key, event_id_of(request), idempotency_key=idempotency_key(request))
     except DomainError as error:
         return failure(error)
     return Response(status_code=204)

@@ -28,9 +28,11 @@ def _database_ok(runtime) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def readyz(request: Request) -> Response:
-    """The database (and the broker, when one is configured) can be reached."""
+    """The database (and the broker, when one is configured) can be reached, and the writer is
+    alive and not stuck (a write it holds past the write deadline)."""
     runtime = request.app.state.runtime
-    checks = {"database": await anyio.to_thread.run_sync(_database_ok, runtime)}
+    checks = {"database": await anyio.to_thread.run_sync(_database_ok, runtime),
+              "writer": runtime.writer.is_healthy()}
     broker = getattr(runtime, "broker", None)
     if broker is not None:
         checks["broker"] = await broker.is_ready()

@@ -12,7 +12,7 @@ from eventgate.domain import fields as rules
 from eventgate.domain.commands import Profile, build_lifecycle_command
 from eventgate.domain.errors import bad_request
 from eventgate.domain.lifecycle import OperationKind
-from eventgate.store.writer import WriteOutcome
+from eventgate.domain.operations import WriteOutcome
 
 
 def client_address(request: Request) -> str:

@@ -50,6 +50,10 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     settings.strict_event_types = _truthy(env.get("EVENTGATE_STRICT_EVENT_TYPES"))
     if env.get("EVENTGATE_IDEMPOTENCY_RETENTION_DAYS"):
         settings.idempotency_retention_days = float(env["EVENTGATE_IDEMPOTENCY_RETENTION_DAYS"])
+    if env.get("EVENTGATE_WRITE_TIMEOUT"):
+        settings.write_timeout = float(env["EVENTGATE_WRITE_TIMEOUT"])
+    if env.get("EVENTGATE_WRITE_QUEUE_SIZE"):
+        settings.write_queue_size = int(env["EVENTGATE_WRITE_QUEUE_SIZE"])
     settings.log_level = env.get("EVENTGATE_LOG_LEVEL", settings.log_level)
     return settings
 
@@ -74,10 +78,15 @@ def main() -> None:
 @click.option("--strict-event-types", is_flag=True, default=False,
               help="Refuse events whose event_type is not registered.")
 @click.option("--idempotency-retention-days", default=7.0, show_default=True, type=float)
+@click.option("--write-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds a write waits for its commit before it answers 503 store_unavailable.")
+@click.option("--write-queue-size", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Writes waiting at once per process; beyond it a write answers 503 overloaded.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, database_url: str, broker_url: str | None, gateway_token: str | None,
-          workers: int, strict_event_types: bool, idempotency_retention_days: float, log_level: str) -> None:
+          workers: int, strict_event_types: bool, idempotency_retention_days: float, write_timeout: float,
+          write_queue_size: int, log_level: str) -> None:
     """Run the server (SQLite under ./data/ when no database is given)."""
     import uvicorn
 
@@ -94,6 +103,7 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         "EVENTGATE_BROKER_URL": broker_url or "", "EVENTGATE_GATEWAY_TOKEN": gateway_token or "",
         "EVENTGATE_WORKERS": str(workers), "EVENTGATE_STRICT_EVENT_TYPES": "1" if strict_event_types else "",
         "EVENTGATE_IDEMPOTENCY_RETENTION_DAYS": str(idempotency_retention_days),
+        "EVENTGATE_WRITE_TIMEOUT": str(write_timeout), "EVENTGATE_WRITE_QUEUE_SIZE": str(write_queue_size),
         "EVENTGATE_LOG_LEVEL": log_level,
     }
     os.environ.update(environment)

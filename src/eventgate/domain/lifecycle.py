@@ -55,6 +55,8 @@ class LifecycleCommand:
     event_id_chosen_by_client: bool = False
     # Seed 002 addresses events by id within the workspace rather than by channel.
     workspace_id: str | None = None
+    # Seed 002: the channels the API key may use (None: every channel of the workspace).
+    allowed_channel_ids: frozenset[str] | None = None
 
 
 def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, received_at: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import msgspec
 
 from eventgate.domain.lifecycle import SYSTEM_TYPE_OF_KIND
 from eventgate.domain.views import canonical_event, operation_view
-from eventgate.store.writer import CommittedOperation
+from eventgate.domain.operations import CommittedOperation
 
 _encoder = msgspec.json.Encoder()
 

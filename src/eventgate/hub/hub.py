@@ -32,7 +32,7 @@ from eventgate.metrics import registry
 from eventgate.store.database import Database
 from eventgate.store.events import operations_after
 from eventgate.store.streams import latest_seqs
-from eventgate.store.writer import CommittedOperation
+from eventgate.domain.operations import CommittedOperation
 
 log = logging.getLogger("eventgate.hub")
 

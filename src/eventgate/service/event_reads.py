@@ -8,7 +8,7 @@ import anyio
 
 from eventgate.domain.errors import not_found
 from eventgate.store.database import Database
-from eventgate.store.events import get_event, timeline
+from eventgate.store.events import event_after_operation, get_event, timeline
 
 
 class EventReader:
@@ -24,6 +24,14 @@ class EventReader:
         if event is None:
             raise not_found("event_not_found", f"event {event_id} does not exist")
         return event
+
+    def _event_after(self, workspace_id: str, seq: int) -> dict[str, Any] | None:
+        with self.database.reader.connect() as connection:
+            return event_after_operation(connection, workspace_id, seq)
+
+    async def event_after(self, workspace_id: str, seq: int) -> dict[str, Any] | None:
+        """The event as the operation numbered seq left it, or None when there is no such operation."""
+        return await anyio.to_thread.run_sync(self._event_after, workspace_id, seq)
 
     def _timeline(self, event_pk: int) -> list[dict[str, Any]]:
         with self.database.reader.connect() as connection:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from eventgate.domain.lifecycle import LifecycleCommand
 from eventgate.service.channel_access import ChannelAuthenticator
-from eventgate.store.writer import CredentialsChanged, EventWriter, WriteOutcome
+from eventgate.domain.decide import CredentialsChanged
+from eventgate.domain.operations import WriteOutcome
+from eventgate.store.group_commit import GroupCommit
 
 
 class LifecycleService:
-    def __init__(self, writer: EventWriter, authenticator: ChannelAuthenticator) -> None:
+    def __init__(self, writer: GroupCommit, authenticator: ChannelAuthenticator) -> None:
         self.writer = writer
         self.authenticator = authenticator
 

@@ -1,18 +1,27 @@
 """Creating, updating and deleting events with a workspace API key (seed 002).
 
 The key authorises the write, so the writer gets no password hash to re-check; what is
-checked here instead is that the target channel belongs to the key's workspace and that
-the key may use it.
+checked instead is that the target channel belongs to the key's workspace and that the key
+may use it (for updates and deletes inside the write's transaction, by the domain's decision).
+
+Every write is idempotent: with an `Idempotency-Key` the caller's key, otherwise one of our
+own, names the operation within the workspace, so a request repeated after a lost answer
+(or a commit retried after a lost connection) is replayed, never stored twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import anyio
+import msgspec
 
+from eventgate import ids
 from eventgate.auth.keys import ApiKey
 from eventgate.domain.errors import DomainError, not_found
+from eventgate.domain.lifecycle import LifecycleCommand
+from eventgate.domain.operations import WriteOutcome
 from eventgate.domain.resource_commands import (
     build_create_command,
     build_delete_command,
@@ -22,15 +31,25 @@ from eventgate.domain.resource_commands import (
 from eventgate.service.event_reads import EventReader
 from eventgate.store.channels import default_channel, get_channel
 from eventgate.store.database import Database
-from eventgate.store.writer import EventWriter
+from eventgate.store.group_commit import GroupCommit
 
 
 def channel_forbidden(channel_id: str) -> DomainError:
     return DomainError(403, "channel_forbidden", f"this API key may not use channel {channel_id}")
 
 
+def _identify(command: LifecycleCommand, key: ApiKey, idempotency_key: str | None,
+              body: dict[str, Any] | None) -> LifecycleCommand:
+    """Name the operation for idempotency: the caller's key (same body → replay, other body → 409)."""
+    command.op_id = idempotency_key or ids.new_op_id()
+    material = [command.kind, command.event_id or "", body or {}]
+    command.request_hash = hashlib.sha256(msgspec.json.encode(material, order="sorted")).hexdigest()
+    command.allowed_channel_ids = None if key.channel_ids is None else frozenset(key.channel_ids)
+    return command
+
+
 class WorkspaceEvents:
-    def __init__(self, database: Database, writer: EventWriter, reader: EventReader) -> None:
+    def __init__(self, database: Database, writer: GroupCommit, reader: EventReader) -> None:
         self.database = database
         self.writer = writer
         self.reader = reader
@@ -43,10 +62,22 @@ class WorkspaceEvents:
             return None
         return channel.id
 
-    async def create(self, key: ApiKey, body: dict[str, Any]) -> dict[str, Any]:
+    async def _event_after(self, key: ApiKey, outcome: WriteOutcome) -> dict[str, Any]:
+        """The event as the operation left it (for a replay: as the first request was told)."""
+        if outcome.operation is not None:
+            return outcome.operation.event
+        receipt = outcome.receipt
+        if receipt.seq is not None:
+            event = await self.reader.event_after(key.workspace_id, receipt.seq)
+            if event is not None:
+                return event
+        return await self.reader.event(key.workspace_id, receipt.event_id)
+
+    async def create(self, key: ApiKey, body: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
         """Create an event in the named channel (or the workspace's default); returns the event."""
         named = resolve_channel_name(body)
         command = build_create_command(body, workspace_id=key.workspace_id, channel_id=named or "")
+        _identify(command, key, idempotency_key, {**body, "channel_id": named})
         channel_id = await anyio.to_thread.run_sync(self._target_channel, key.workspace_id, named)
         if channel_id is None:
             if named is None:
@@ -59,25 +90,18 @@ class WorkspaceEvents:
             raise channel_forbidden(channel_id)
         command.channel_id = channel_id
         outcome = await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)
-        assert outcome.operation is not None
-        return outcome.operation.event
+        return await self._event_after(key, outcome)
 
-    async def _accessible(self, key: ApiKey, event_id: str) -> dict[str, Any]:
-        event = await self.reader.event(key.workspace_id, event_id)
-        if not key.may_use_channel(event["channel_id"]):
-            raise channel_forbidden(event["channel_id"])
-        return event
-
-    async def update(self, key: ApiKey, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, key: ApiKey, event_id: str, body: dict[str, Any], *,
+                     idempotency_key: str | None = None) -> dict[str, Any]:
         """Apply the fields given (context replaces attrs); returns the event after the update."""
         command = build_update_command(body, workspace_id=key.workspace_id, event_id=event_id)
-        await self._accessible(key, event_id)
+        _identify(command, key, idempotency_key, body)
         outcome = await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)
-        assert outcome.operation is not None
-        return outcome.operation.event
+        return await self._event_after(key, outcome)
 
-    async def delete(self, key: ApiKey, event_id: str) -> None:
+    async def delete(self, key: ApiKey, event_id: str, *, idempotency_key: str | None = None) -> None:
         """Delete the event (its tags and actions go with it); an event_deleted operation is recorded."""
-        await self._accessible(key, event_id)
-        await self.writer.submit(build_delete_command(workspace_id=key.workspace_id, event_id=event_id),
-                                 workspace_id=key.workspace_id, verified_password_hash=None)
+        command = _identify(build_delete_command(workspace_id=key.workspace_id, event_id=event_id),
+                            key, idempotency_key, None)
+        await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)

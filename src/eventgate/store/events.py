@@ -57,11 +57,6 @@ def event_to_row(event: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def public_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The canonical event without storage-only keys."""
-    return {k: v for k, v in event.items() if k not in ("pk", "event_type_id")}
-
-
 def get_event(connection: sa.Connection, workspace_id: str, event_id: str) -> dict[str, Any] | None:
     row = connection.execute(
         EVENT_SELECT.where(events.c.workspace_id == workspace_id, events.c.id == event_id)
@@ -101,6 +96,14 @@ def operations_after(connection: sa.Connection, workspace_id: str, after_seq: in
         .limit(limit)
     )
     return [row_to_operation(r) for r in rows]
+
+
+def event_after_operation(connection: sa.Connection, workspace_id: str, seq: int) -> dict[str, Any] | None:
+    """The event as the operation numbered seq left it (what its producer was told)."""
+    text = connection.execute(
+        sa.select(operations.c.event).where(operations.c.workspace_id == workspace_id, operations.c.seq == seq)
+    ).scalar()
+    return codec.load(text) if text is not None else None
 
 
 def count_operations(connection: sa.Connection, workspace_id: str) -> int:
