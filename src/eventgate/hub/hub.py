@@ -103,8 +103,11 @@ class Hub:
     def operations_committed(self, committed: list[CommittedOperation]) -> None:
         """Commit listener: runs on the event loop right after each committed batch."""
         operations = [operation_from_committed(c) for c in committed]
-        self.broker.publish_operations(operations)
         self._offer(operations)
+        try:
+            self.broker.publish_operations(operations)
+        except Exception:  # other processes read what they miss from the store
+            log.exception("publishing %d committed operations to the broker failed", len(operations))
 
     def operations_received(self, operations: list[Operation]) -> None:
         """From the broker: operations committed by other processes."""
