@@ -29,7 +29,6 @@ from eventgate.api.envelope import JSONResponse, failure
 from eventgate.api.key_auth import require_channel_access, require_key
 from eventgate.auth.keys import ApiKey
 from eventgate.domain.errors import DomainError, bad_request, not_found
-from eventgate.domain.resource_commands import refuse_nul
 from eventgate.domain.times import now_ms, parse_unix_time
 from eventgate.ids import TOKEN_PATTERN
 from eventgate.service.admin import Administration, require_unrestricted
@@ -143,17 +142,11 @@ async def _optional_body(request: Request, struct_type: type) -> dict[str, Any]:
         return {}
     if not is_json_content_type(request.headers.get("content-type", "")):
         raise DomainError(415, "missing_json_content_type", "Content-Type must be application/json")
-    return _checked(sent_fields(decode_struct(raw, struct_type)))
-
-
-def _checked(fields: dict[str, Any]) -> dict[str, Any]:
-    for name, value in fields.items():
-        refuse_nul(value, name)
-    return fields
+    return sent_fields(decode_struct(raw, struct_type))
 
 
 async def _body(request: Request, struct_type: type) -> dict[str, Any]:
-    return _checked(sent_fields(decode_struct(await read_json_body(request), struct_type)))
+    return sent_fields(decode_struct(await read_json_body(request), struct_type))
 
 
 async def list_keys(request: Request) -> Response:

@@ -11,7 +11,6 @@ Anything else is 415 `unsupported_media_type`. Unknown fields are 400 `unknown_f
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,12 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventgate.api.bodies import is_json_content_type, read_body, sent_fields, validation_error
+from eventgate.api.bodies import convert_struct, decode_struct, is_json_content_type, read_body, sent_fields
 from eventgate.api.envelope import JSONResponse, failure
 from eventgate.api.key_auth import require_channel_access, require_key
 from eventgate.domain import fields as rules
 from eventgate.domain.errors import DomainError, bad_request, not_found
-from eventgate.domain.resource_commands import refuse_nul
 from eventgate.domain.times import now_ms
 from eventgate.ids import TOKEN_PATTERN
 from eventgate.domain.views import operation_view, resource_event
@@ -34,7 +32,6 @@ from eventgate.service.workspace_events import WorkspaceEvents
 
 UNSET = msgspec.UNSET
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
-_NESTED_PATH = re.compile(r" - at `\$\.([A-Za-z0-9_]+)\[")
 
 
 class EventAction(msgspec.Struct, forbid_unknown_fields=True):
@@ -111,29 +108,6 @@ class Timeline(msgspec.Struct):
     data: list[TimelineEntry]
 
 
-_json_decoders: dict[type, msgspec.json.Decoder] = {}
-
-
-def _body_error(error: msgspec.ValidationError) -> DomainError:
-    nested = _NESTED_PATH.search(str(error))
-    if nested:  # e.g. an unknown key inside actions[0]: name the field that holds it
-        name = nested.group(1)
-        return bad_request(f"{name}_invalid", f"{name}: {error}", name)
-    return validation_error(error)
-
-
-def _decode_json(raw: bytes, struct_type: type) -> Any:
-    decoder = _json_decoders.get(struct_type)
-    if decoder is None:
-        decoder = _json_decoders[struct_type] = msgspec.json.Decoder(struct_type)
-    try:
-        return decoder.decode(raw)
-    except msgspec.ValidationError as error:
-        raise _body_error(error) from None
-    except msgspec.DecodeError as error:
-        raise bad_request("invalid_json", f"the request body is not valid JSON: {error}") from None
-
-
 def _form_fields(raw: bytes) -> dict[str, Any]:
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=200)
@@ -151,7 +125,7 @@ def _form_fields(raw: bytes) -> dict[str, Any]:
         if name in ("context", "actions"):
             try:
                 values[name] = msgspec.json.decode(value)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 kind = "an object" if name == "context" else "an array"
                 raise bad_request(f"{name}_invalid", f"{name} must be {kind} written as JSON", name) from None
         else:
@@ -168,19 +142,12 @@ async def read_event_body(request: Request, struct_type: type) -> dict[str, Any]
                           f"send the body as application/json or {FORM_MEDIA_TYPE}, not {media}")
     raw = await read_body(request)
     if is_json_content_type(content_type) or raw.lstrip()[:1] == b"{":
-        if not raw.strip():
-            raise bad_request("invalid_json", "the request body must be a JSON object")
-        body = _decode_json(raw, struct_type)
+        body = decode_struct(raw, struct_type)
     else:
-        try:
-            body = msgspec.convert(_form_fields(raw), struct_type)
-        except msgspec.ValidationError as error:
-            raise _body_error(error) from None
+        body = convert_struct(_form_fields(raw), struct_type)
     fields = sent_fields(body)
     if "actions" in fields:
         fields["actions"] = [msgspec.structs.asdict(action) for action in fields["actions"]]
-    for name, value in fields.items():
-        refuse_nul(value, name)
     return fields
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventgate.api.bodies import decode_struct, is_json_content_type, read_body, validation_error
+from eventgate.api.bodies import convert_struct, decode_struct, is_json_content_type, read_body
 from eventgate.api.envelope import JSONResponse, failure
 from eventgate.api.key_auth import require_key
 from eventgate.domain.errors import DomainError, bad_request
@@ -88,13 +88,6 @@ def query_number(request: Request, name: str, default: int) -> int:
     return -value if raw.startswith("-") else value
 
 
-def _decode_mapping(fields: dict[str, Any]) -> EventTypeFields:
-    try:
-        return msgspec.convert(fields, EventTypeFields)
-    except msgspec.ValidationError as error:
-        raise validation_error(error) from None
-
-
 def _form_fields(body: bytes) -> EventTypeFields:
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
@@ -105,7 +98,7 @@ def _form_fields(body: bytes) -> EventTypeFields:
         if name in fields:
             raise bad_request(f"{name}_invalid", f"{name} is given more than once", name)
         fields[name] = value
-    return _decode_mapping(fields)
+    return convert_struct(fields, EventTypeFields)
 
 
 async def type_fields(request: Request) -> EventTypeFields:

@@ -21,20 +21,6 @@ MAX_ACTIONS = 32
 MAX_ACTION_LABEL = 128
 
 
-def refuse_nul(value: Any, field: str) -> None:
-    """NUL characters are refused everywhere (PostgreSQL cannot store them in text)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise bad_request(f"{field}_invalid", f"{field} must not contain NUL characters", field)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            refuse_nul(key, field)
-            refuse_nul(item, field)
-    elif isinstance(value, list):
-        for item in value:
-            refuse_nul(item, field)
-
-
 def actions(value: Any) -> list[dict[str, str]]:
     """A list of {"label", "url"} objects: label 1-128 characters, url http(s) of at most 2048."""
     if not isinstance(value, list):

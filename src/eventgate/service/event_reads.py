@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 
 from eventgate.domain.errors import not_found
+from eventgate.ids import TOKEN_PATTERN
 from eventgate.store.database import Database
 from eventgate.store.events import event_after_operation, get_event, timeline
 
@@ -20,6 +21,9 @@ class EventReader:
             return get_event(connection, workspace_id, event_id)
 
     async def event(self, workspace_id: str, event_id: str) -> dict[str, Any]:
+        # An id no event can have is not found without a query (a NUL in it would make PostgreSQL raise).
+        if len(event_id) > 128 or not TOKEN_PATTERN.match(event_id):
+            raise not_found("event_not_found", f"event {event_id[:128]!r} does not exist")
         event = await anyio.to_thread.run_sync(self._event, workspace_id, event_id)
         if event is None:
             raise not_found("event_not_found", f"event {event_id} does not exist")
