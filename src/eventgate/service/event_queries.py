@@ -25,6 +25,7 @@ import msgspec
 from eventgate.auth.keys import ApiKey
 from eventgate.domain import fields as rules
 from eventgate.domain.errors import DomainError, bad_request
+from eventgate.domain.input_check import whole_number
 from eventgate.domain.lifecycle import CLOSED, ONGOING
 from eventgate.domain.times import parse_unix_time
 from eventgate.store.database import Database
@@ -110,9 +111,10 @@ def _single_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
 def _limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    limit = whole_number(text)  # not int(): it takes "²" (a 500 once) and "١٠"
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise bad_request("limit_invalid", f"limit must be a whole number from 1 to {MAX_LIMIT}", "limit")
-    return int(text)
+    return limit
 
 
 def _state(text: str | None) -> str | None:
