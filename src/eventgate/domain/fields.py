@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from eventgate.domain.errors import bad_request
+from eventgate.domain.input_check import refuse_larger_than
 
 SEVERITIES = ("critical", "high", "normal", "low")
 SEVERITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
@@ -28,6 +29,10 @@ MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
 MAX_ATTR_KEY = 128
 MAX_TYPE_CODE = 64
+# An event's attrs (after every merge) and metadata, measured as JSON: patches would otherwise
+# accumulate without limit, and every operation and live frame carries the whole event.
+MAX_ATTRS_BYTES = 16 * 1024
+MAX_METADATA_BYTES = 16 * 1024
 
 
 def _string(value: Any, field: str) -> str:
@@ -138,7 +143,8 @@ def attrs_patch(value: Any) -> dict[str, Any]:
 
 
 def merge_attrs(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7386 merge patch, limited to the two levels attrs allow."""
+    """RFC 7386 merge patch, limited to the two levels attrs allow; the result must stay within
+    MAX_ATTRS_BYTES (400 attrs_too_large)."""
     result = dict(current)
     for key, value in patch.items():
         if value is None:
@@ -154,6 +160,7 @@ def merge_attrs(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any
             result[key] = merged
         else:
             result[key] = value
+    refuse_larger_than(result, "attrs", MAX_ATTRS_BYTES)
     return result
 
 
@@ -169,4 +176,5 @@ def metadata(value: Any) -> dict[str, str | int | float | bool]:
             raise bad_request(
                 "metadata_invalid", f"metadata.{key} must be at most {MAX_METADATA_VALUE} characters", "metadata"
             )
+    refuse_larger_than(value, "metadata", MAX_METADATA_BYTES)  # metadata is replaced whole, never merged
     return value

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from eventgate.domain import fields as rules
 from eventgate.domain.errors import bad_request, conflict
+from eventgate.domain.input_check import refuse_larger_than
 
 OperationKind = Literal["create", "update", "close", "delete"]
 
@@ -76,7 +77,7 @@ def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, re
         "severity": changes.get("severity") or "normal",
         "tags": changes.get("tags") or [],
         "images": changes.get("images") or [],
-        "attrs": {},
+        "attrs": _attrs_after({}, command),
         "metadata": changes.get("metadata") or {},
         "actions": changes.get("actions") or [],
         "started_at": changes.get("started_at", command.event_time),
@@ -85,10 +86,6 @@ def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, re
         "updated_at": received_at,
         "seq": 0,
     }
-    if command.attrs_replace is not None:
-        event["attrs"] = dict(command.attrs_replace)
-    if command.attrs_patch:
-        event["attrs"] = rules.merge_attrs(event["attrs"], command.attrs_patch)
     return event
 
 
@@ -104,16 +101,24 @@ def apply_operation(event: dict[str, Any], command: LifecycleCommand, *, receive
             result[name] = value
     if command.event_type is not None:
         result["event_type"] = command.event_type
-    if command.attrs_replace is not None:
-        result["attrs"] = dict(command.attrs_replace)
-    if command.attrs_patch:
-        result["attrs"] = rules.merge_attrs(result["attrs"], command.attrs_patch)
+    result["attrs"] = _attrs_after(result["attrs"], command)
     if command.kind == "close":
         result["state"] = CLOSED
         result["status"] = command.changes.get("status") or CLOSED
         result["ended_at"] = command.changes.get("ended_at", command.event_time)
     result["updated_at"] = received_at
     return result
+
+
+def _attrs_after(current: dict[str, Any], command: LifecycleCommand) -> dict[str, Any]:
+    """The event's attrs after the command: replaced whole, then merged; within the cap either way."""
+    attrs = current
+    if command.attrs_replace is not None:
+        attrs = dict(command.attrs_replace)
+        refuse_larger_than(attrs, "attrs", rules.MAX_ATTRS_BYTES)
+    if command.attrs_patch:
+        attrs = rules.merge_attrs(attrs, command.attrs_patch)  # refuses a result over the cap
+    return attrs
 
 
 def operation_fields(command: LifecycleCommand) -> dict[str, Any]:

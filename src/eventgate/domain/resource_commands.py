@@ -11,6 +11,7 @@ from typing import Any
 from eventgate import ids
 from eventgate.domain import fields as rules
 from eventgate.domain.errors import DomainError, bad_request
+from eventgate.domain.input_check import refuse_larger_than
 from eventgate.domain.lifecycle import LifecycleCommand
 from eventgate.domain.times import now_ms
 
@@ -43,7 +44,8 @@ def actions(value: Any) -> list[dict[str, str]]:
 
 
 def context(value: Any) -> dict[str, Any]:
-    """The whole new attrs: attrs' rules (scalars, objects one level deep, no arrays); null values are dropped."""
+    """The whole new attrs: attrs' rules (scalars, objects one level deep, no arrays, the size cap);
+    null values are dropped."""
     try:
         checked = rules.attrs_patch(value)
     except DomainError as error:
@@ -55,6 +57,7 @@ def context(value: Any) -> dict[str, Any]:
             replaced[key] = {k: v for k, v in item.items() if v is not None}
         elif item is not None:
             replaced[key] = item
+    refuse_larger_than(replaced, "context", rules.MAX_ATTRS_BYTES)
     return replaced
 
 
