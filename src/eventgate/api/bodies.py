@@ -103,7 +103,10 @@ def validation_error(error: msgspec.ValidationError) -> DomainError:
     if name:  # within a field, even an unknown key inside it (actions[0]), that field is invalid
         # More than 4,300 digits: msgspec refuses them itself; say so in the input check's words.
         code = "out_of_range" if text.startswith("Integer value out of range") else "invalid"
-        return bad_request(f"{name}_{code}", f"{name}: {text.split(' - at ')[0]}", name)
+        detail, _, where = text.partition(" - at ")
+        if where != f"`$.{name}`":  # deeper inside the field (`$.actions[0]`): keep the path
+            detail = text
+        return bad_request(f"{name}_{code}", f"{name}: {detail}", name)
     if text.startswith("Expected `object`"):
         return bad_request("invalid_json", "the request body must be a JSON object")
     return bad_request("invalid_request", text)
