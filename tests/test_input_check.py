@@ -500,3 +500,19 @@ def test_new_event_refuses_replaced_attrs_over_the_cap():
 def test_metadata_over_the_cap_is_refused_when_validated():
     metadata = {f"key{i}": "v" * 500 for i in range(40)}
     assert refusal_code(rules.metadata, metadata) == "metadata_too_large"
+
+
+@pytest.mark.parametrize("op_id", ["op-1\n", "op-1\r\n"])
+def test_an_op_id_ending_in_a_newline_is_400(client, channel, op_id):
+    """`$` in a pattern also matches before a final newline; identifiers must end where they end."""
+    reply = client.post("/event/create", json=body_form(channel, op_id=op_id))
+    assert reply.status_code == 400
+    assert error_code(reply) == "op_id_invalid"
+
+
+def test_a_channel_id_ending_in_a_newline_is_not_a_channel_id():
+    from eventgate.ids import is_channel_id, new_channel_id
+
+    channel_id = new_channel_id()
+    assert is_channel_id(channel_id)
+    assert not is_channel_id(channel_id + "\n")

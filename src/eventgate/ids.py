@@ -9,8 +9,8 @@ import secrets
 import uuid
 
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-CHANNEL_ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_:\-]+$")
+CHANNEL_ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}\Z")
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_:\-]+\Z")
 
 
 def new_channel_id() -> str:

@@ -24,8 +24,8 @@ from eventgate.service.event_types import DEFAULT_PER_PAGE, EventTypeRegistry
 from eventgate.store.event_types import EventType
 
 MAX_ID = 2**63 - 1
-_DIGITS = re.compile(r"^[0-9]{1,19}$")
-_SIGNED_DIGITS = re.compile(r"^[+-]?[0-9]+$")
+_DIGITS = re.compile(r"^[0-9]{1,19}\Z")
+_SIGNED_DIGITS = re.compile(r"^[+-]?[0-9]+\Z")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
 _FORM_TYPES = ("", "application/x-www-form-urlencoded", "text/plain")
 

@@ -15,7 +15,7 @@ import click
 from eventgate.config import Settings
 from eventgate.store.database import DEFAULT_DATABASE_URL
 
-DURATION = re.compile(r"^(\d+)([smhdw])$")
+DURATION = re.compile(r"^([0-9]+)([smhdw])\Z")
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 database_url_option = click.option(

@@ -15,8 +15,8 @@ from eventgate.domain.input_check import refuse_larger_than
 
 SEVERITIES = ("critical", "high", "normal", "low")
 SEVERITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_:\-]+$")
-TYPE_CODE_RE = re.compile(r"^[A-Za-z0-9_]+$")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_:\-]+\Z")
+TYPE_CODE_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
 
 MAX_TITLE = 256
 MAX_STATUS = 24
