@@ -6,8 +6,11 @@ import contextlib
 import gc
 import logging
 import os
+import sqlite3
 from typing import AsyncIterator
 
+import psycopg
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,6 +25,8 @@ from eventgate.api.envelope import failure, internal_error
 from eventgate.config import Settings
 from eventgate.domain.errors import DomainError
 from eventgate.runtime import Runtime
+from eventgate.store.database import is_store_unavailable
+from eventgate.store.group_commit import store_unavailable
 
 log = logging.getLogger("eventgate")
 
@@ -52,6 +57,8 @@ def build_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         HTTPException: _http_error, Exception: _unexpected_error,
+        # Reads on the way to a write (channel, API key) meet the store first when it is down.
+        sa.exc.SQLAlchemyError: _store_error, sqlite3.Error: _store_error, psycopg.Error: _store_error,
     })
     app.state.runtime = runtime
     return app
@@ -61,6 +68,16 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     codes = {404: "not_found", 405: "method_not_allowed"}
     return failure(DomainError(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
                                headers=dict(exc.headers or {})))
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    if request.scope["type"] != "http":
+        raise exc  # a live connection ends as any failure does (api/live_errors.py)
+    if is_store_unavailable(exc):
+        log.warning("%s %s: the store is unavailable: %s", request.method, request.url.path,
+                    str(exc).split("\n", 1)[0][:300])
+        return failure(store_unavailable())
+    return await _unexpected_error(request, exc)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -195,5 +195,17 @@ def current_revision(database: Database) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def is_store_unavailable(error: BaseException) -> bool:
+    """The database could not be reached or used (down, restarting, locked, pool exhausted), as
+    opposed to refusing what was asked of it."""
+    if isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)):
+        return True
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    # Driver errors that reach us unwrapped (the writer talks to the driver directly).
+    return type(error).__name__ in ("OperationalError", "InterfaceError") and type(error).__module__.split(".")[0] in (
+        "sqlite3", "psycopg")
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
