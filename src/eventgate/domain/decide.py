@@ -113,6 +113,10 @@ def _decide(s: Snapshot, command: LifecycleCommand) -> Decision:
         if s.recorded.request_hash != command.request_hash:
             raise conflict("idempotency_conflict",
                            f"op_id {command.op_id!r} was already used with a different request")
+        # Another key of the workspace may have made this very request: replaying it to a key that
+        # may not use the event's channel would answer with that event, so refuse as a new request would.
+        if command.allowed_channel_ids is not None and s.recorded.receipt.channel_id not in command.allowed_channel_ids:
+            raise _channel_forbidden(s.recorded.receipt.channel_id)
         return Replay(s.recorded.receipt)
 
     register: str | None = None
@@ -137,7 +141,7 @@ def _decide(s: Snapshot, command: LifecycleCommand) -> Decision:
                 or (command.channel_id and current["channel_id"] != command.channel_id)):
             raise not_found("event_not_found", f"event {command.event_id} does not exist")
         if command.allowed_channel_ids is not None and current["channel_id"] not in command.allowed_channel_ids:
-            raise DomainError(403, "channel_forbidden", f"this API key may not use channel {current['channel_id']}")
+            raise _channel_forbidden(current["channel_id"])
         if command.kind == "delete":
             event = dict(current, state=DELETED, updated_at=s.received_at)
         else:
@@ -157,6 +161,10 @@ def _decide(s: Snapshot, command: LifecycleCommand) -> Decision:
     record = RecordedRequest(command.request_hash, receipt) if command.request_hash else None
     return Change(operation=operation, event=event, receipt=receipt, record=record, register_type=register,
                   created=command.kind == "create", deleted=command.kind == "delete")
+
+
+def _channel_forbidden(channel_id: str) -> DomainError:
+    return DomainError(403, "channel_forbidden", f"this API key may not use channel {channel_id}")
 
 
 def _event_type(s: Snapshot, code: str) -> EventTypeState:
