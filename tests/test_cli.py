@@ -80,10 +80,17 @@ def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
 
-def test_serve_refuses_workers_without_broker():
-    result = eventgate("serve", "--workers", "2")
-    assert result.returncode != 0
-    assert "--broker-url" in result.stderr
+def test_serve_refuses_workers_on_an_in_memory_sqlite_database():
+    result = eventgate("serve", "--workers", "2", "--database-url", "sqlite://")
+    assert result.returncode == 2
+    assert "in-memory" in result.stderr
+
+
+def test_serve_refuses_workers_with_a_memory_broker(tmp_path):
+    result = eventgate("serve", "--workers", "2", "--broker-url", "memory:", "--database-url",
+                       f"sqlite:///{tmp_path}/eventgate.db")
+    assert result.returncode == 2
+    assert "memory:" in result.stderr
 
 
 def test_migrate_reports_the_revision(database_url):

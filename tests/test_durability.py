@@ -1,9 +1,11 @@
 """Nothing acknowledged is ever lost (SPEC §8): an operation answered with 200 survives `kill -9`.
 
-A real `eventgate serve` subprocess takes concurrent create → update → close cycles; it is
-killed with SIGKILL in the middle of the load, restarted on the same database, and every
-acknowledged operation must then be in the store and in the event's timeline, with `seq`
-dense and strictly increasing in the workspace, before and after the restart.
+A real `eventgate serve` subprocess takes concurrent create → update → close cycles; one of its
+processes is killed with SIGKILL in the middle of the load — the only one (`--workers 1`), the
+supervisor of two workers, or one of those workers — and every acknowledged operation must then
+be in the store and in the event's timeline, with `seq` dense and strictly increasing in the
+workspace, before and after a restart on the same database. A killed worker is replaced while
+the other keeps serving; the workers of a killed supervisor shut down and free the port.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from eventgate.store.database import migrate, open_database
 from eventgate.store.keys import create_key
 from eventgate.store.schema import operations, sequences
 from eventgate.store.workspaces import create_workspace
+from tests.processes import wait_for_workers, wait_until_dead, worker_pids
 
 EVENTGATE = str(Path(sys.executable).with_name("eventgate"))
 PASSWORD = "durable-password-1"
 CONCURRENCY = 32
 ACKNOWLEDGED_BEFORE_KILL = 600
+# After a worker is killed, the server must go on acknowledging this many more.
+ACKNOWLEDGED_AFTER_WORKER_KILL = 300
 
 pytestmark = pytest.mark.skipif(not Path(EVENTGATE).exists(), reason="the eventgate command is not installed")
 
@@ -58,15 +63,18 @@ class Acknowledged:
 class Server:
     """`eventgate serve` as a subprocess on a free port."""
 
-    def __init__(self, database_url: str, workdir: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+    def __init__(self, database_url: str, workdir: Path, *, workers: int = 1, port: int | None = None) -> None:
+        if port is None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+        self.port = port
+        self.workers = workers
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115
+        self.log = open(workdir / f"server-{self.port}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [EVENTGATE, "serve", "--port", str(self.port), "--database-url", database_url,
-             "--log-level", "warning"],
+             "--log-level", "warning", "--workers", str(workers)],
             cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -79,6 +87,12 @@ class Server:
                 pass
             assert time.monotonic() < deadline, "eventgate serve did not become ready"
             time.sleep(0.05)
+
+    def workers_running(self) -> list[int]:
+        """The worker pids once all of them are up (with --workers 1 the process itself serves)."""
+        if self.workers == 1:
+            return [self.process.pid]
+        return wait_for_workers(self.process.pid, self.workers)
 
     def kill_9(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
@@ -96,14 +110,15 @@ class Server:
 
 
 async def _drive_cycles(base_url: str, channel_id: str, acknowledged: Acknowledged, stop: threading.Event,
-                        worker: int) -> None:
-    """create → update → close cycles with our own event ids and op_ids, until the server goes away."""
+                        worker: str) -> None:
+    """create → update → close cycles with our own event ids and op_ids, until the server goes away
+    (or, for the connections a killed worker held, until that worker goes away)."""
     path = f"/v1/channel/{channel_id}/event"
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         cycle = 0
         while not stop.is_set():
             cycle += 1
-            event_id = f"w{worker}-c{cycle}"
+            event_id = f"{worker}-c{cycle}"
             for kind, body in (
                 ("create", {"event_type": "door_open", "event_id": event_id, "attrs": {"cycle": cycle}}),
                 ("update", {"event_id": event_id, "attrs": {"still_open": True}}),
@@ -120,9 +135,9 @@ async def _drive_cycles(base_url: str, channel_id: str, acknowledged: Acknowledg
 
 
 def _run_load(base_url: str, channel_id: str, acknowledged: Acknowledged, stop: threading.Event,
-              errors: list[BaseException]) -> None:
+              errors: list[BaseException], phase: str = "w") -> None:
     async def main() -> None:
-        await asyncio.gather(*(_drive_cycles(base_url, channel_id, acknowledged, stop, worker)
+        await asyncio.gather(*(_drive_cycles(base_url, channel_id, acknowledged, stop, f"{phase}{worker}")
                                for worker in range(CONCURRENCY)))
 
     try:
@@ -159,18 +174,44 @@ def setup(database_url: str):  # type: ignore[no-untyped-def]
     database.dispose()
 
 
-def test_acknowledged_operations_survive_kill_9_and_seq_stays_dense(database_url, setup, tmp_path):
+def _wait_for(acknowledged: Acknowledged, count: int, load: threading.Thread, errors: list[BaseException]) -> None:
+    deadline = time.monotonic() + 60
+    while acknowledged.count() < count and load.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert load.is_alive() and not errors, f"the load stopped early: {errors}"
+    assert acknowledged.count() >= count, f"only {acknowledged.count()} of {count} acknowledged in 60 s"
+
+
+@pytest.mark.parametrize("victim,workers", [("process", 1), ("supervisor", 2), ("worker", 2)])
+def test_acknowledged_operations_survive_kill_9_and_seq_stays_dense(database_url, setup, tmp_path, victim, workers):
     database, workspace_id, channel_id, key = setup
-    server = Server(database_url, tmp_path)
+    server = Server(database_url, tmp_path, workers=workers)
     acknowledged, stop, errors = Acknowledged(), threading.Event(), []
+    pids = server.workers_running()
     load = threading.Thread(target=_run_load, args=(server.base_url, channel_id, acknowledged, stop, errors))
+    restart_port = None
     try:
         load.start()
-        deadline = time.monotonic() + 60
-        while acknowledged.count() < ACKNOWLEDGED_BEFORE_KILL and load.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert load.is_alive() and not errors, f"the load stopped before the kill: {errors}"
-        server.kill_9()  # mid-load: requests are in flight and batches are being committed
+        _wait_for(acknowledged, ACKNOWLEDGED_BEFORE_KILL, load, errors)
+        # Mid-load: requests are in flight and batches are being committed.
+        if victim == "worker":
+            os.kill(pids[0], signal.SIGKILL)
+            # The other worker goes on serving, and the supervisor starts a replacement.
+            more = threading.Thread(target=_run_load, args=(server.base_url, channel_id, acknowledged, stop,
+                                                            errors, "after"))
+            more.start()
+            _wait_for(acknowledged, acknowledged.count() + ACKNOWLEDGED_AFTER_WORKER_KILL, more, errors)
+            replacements = wait_for_workers(server.process.pid, workers, other_than={pids[0]})
+            assert pids[1] in replacements
+            stop.set()
+            more.join(60)
+            server.stop()
+        else:
+            server.kill_9()
+            if victim == "supervisor":
+                # Its workers notice, finish what they hold and exit, so the port is free again.
+                wait_until_dead(pids, timeout=60)
+                restart_port = server.port
     finally:
         stop.set()
         load.join(60)
@@ -180,7 +221,7 @@ def test_acknowledged_operations_survive_kill_9_and_seq_stays_dense(database_url
     acked = {op_id for ops in acknowledged.ops.values() for _, op_id in ops}
     assert len(acked) >= ACKNOWLEDGED_BEFORE_KILL
 
-    restarted = Server(database_url, tmp_path)
+    restarted = Server(database_url, tmp_path, workers=workers, port=restart_port)
     try:
         # 1. Every acknowledged operation is stored; seq is exactly 1..n in the workspace.
         stored = _stored_operations(database, workspace_id)

@@ -27,7 +27,6 @@ from eventgate.store.keys import create_key
 from eventgate.store.workspaces import create_workspace
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, broker_urls, fresh_postgres_url
 from tests.live_client import (
-    EVENTGATE,
     LiveWorkspace,
     Producers,
     ServeProcess,
@@ -307,13 +306,6 @@ def test_broker_outage_keeps_writes_and_subscribers_catch_up_from_the_store(kind
 
 
 # -- several workers -------------------------------------------------------------------------
-
-
-def test_workers_without_a_broker_are_refused():
-    result = subprocess.run([EVENTGATE, "serve", "--workers", "2", "--database-url",
-                             "postgresql://nobody@127.0.0.1/none"], capture_output=True, timeout=60)
-    assert result.returncode == 2
-    assert b"--broker-url" in result.stderr
 
 
 @pytest.mark.parametrize("broker_url", _broker_params())

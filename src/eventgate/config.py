@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, field
 
 from eventgate.store.database import DEFAULT_DATABASE_URL
+
+MAX_WORKERS = 64
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use: its affinity mask, lowered by a container's CPU quota
+    (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us`), so that `--cpus=2` on a big host means 2."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        count = min(count, quota)
+    return max(1, count)
+
+
+def _cgroup_cpu_quota() -> int | None:
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as file:
+            limit, period = file.read().split()[:2]
+        if limit != "max":
+            return math.ceil(int(limit) / int(period))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as quota:
+            limit = int(quota.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as period:
+            length = int(period.read())
+        return math.ceil(limit / length) if limit > 0 and length > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def default_workers() -> int:
+    """`serve`'s process count when none is given: one per available CPU."""
+    return min(MAX_WORKERS, available_cpus())
 
 
 @dataclass
@@ -14,7 +55,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     broker_url: str | None = None
     gateway_token: str | None = None
-    workers: int = 1
+    # HTTP worker processes of `eventgate serve`; several share live delivery through a broker
+    # (the local one by default).
+    workers: int = field(default_factory=default_workers)
     strict_event_types: bool = False
     idempotency_retention_days: float = 7.0
     # Writes waiting for their commit at once; beyond it a write answers 503 overloaded.

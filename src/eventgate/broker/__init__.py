@@ -1,5 +1,6 @@
 """Brokers carry committed operations and commands between eventgate processes, chosen by URL:
-none → in-process only, `redis://…` → Redis pub/sub, `nats://…` → NATS."""
+none → in-process only, `local:///run/dir` → Unix sockets between the processes of one machine
+(what `serve --workers N` uses by default), `redis://…` → Redis pub/sub, `nats://…` → NATS."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def open_broker(url: str | None) -> Broker:
 
         return MemoryBroker()
     scheme = url.split(":", 1)[0].lower()
+    if scheme == "local":
+        from eventgate.broker.local import LocalBroker
+
+        return LocalBroker(url)
     if scheme in ("redis", "rediss", "unix"):
         from eventgate.broker.redis import RedisBroker
 
@@ -20,7 +25,7 @@ def open_broker(url: str | None) -> Broker:
         from eventgate.broker.nats import NatsBroker
 
         return NatsBroker(url)
-    raise ValueError(f"unsupported broker URL {url!r}: use redis://… or nats://…")
+    raise ValueError(f"unsupported broker URL {url!r}: use local:///run/dir, redis://… or nats://…")
 
 
 __all__ = ["Broker", "BrokerHandler", "BrokerUnavailable", "open_broker"]

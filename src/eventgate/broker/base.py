@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Info
 
 from eventgate.metrics import registry
 
@@ -37,6 +38,10 @@ broker_connected = Gauge("eventgate_broker_connected", "1 while the broker conne
 broker_dropped = Counter("eventgate_broker_publish_dropped",
                          "Operation messages not published (broker down or outbox full)", registry=registry)
 broker_reconnects = Counter("eventgate_broker_reconnects", "Broker (re)connections", registry=registry)
+# Which process answered a scrape: client ids start with it, so a connection can be traced to
+# the process that holds it (serve runs several behind one port).
+node_info = Info("eventgate_node", "This process's node id (the first 12 characters of its client ids)",
+                 registry=registry)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
@@ -97,6 +102,7 @@ class Broker(ABC):
     def __init__(self, node_id: str | None = None) -> None:
         self.node_id = node_id or new_node_id()
         self.handler: BrokerHandler | None = None
+        node_info.info({"node_id": self.node_id, "pid": str(os.getpid())})
 
     @abstractmethod
     async def start(self, handler: BrokerHandler) -> None:

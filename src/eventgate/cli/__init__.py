@@ -1,6 +1,6 @@
 """The `eventgate` command: serve, migrate, and administration of channels and keys.
 
-Every `serve` flag also reads an EVENTGATE_* variable (click's auto_envvar_prefix)."""
+Every `serve` flag also reads an EVENTGATE_* variable (EVENTGATE_WORKERS for --workers, …)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 import click
 
-from eventgate.config import Settings
+from eventgate.cli.workers import SUPERVISOR_PID
+from eventgate.config import MAX_WORKERS, Settings, default_workers
 from eventgate.store.database import DEFAULT_DATABASE_URL
 
 DURATION = re.compile(r"^([0-9]+)([smhdw])\Z")
@@ -46,7 +47,7 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     settings.database_url = env.get("EVENTGATE_DATABASE_URL") or settings.database_url
     settings.broker_url = env.get("EVENTGATE_BROKER_URL") or None
     settings.gateway_token = env.get("EVENTGATE_GATEWAY_TOKEN") or None
-    settings.workers = int(env.get("EVENTGATE_WORKERS", settings.workers))
+    settings.workers = int(env.get("EVENTGATE_WORKERS") or settings.workers)
     settings.strict_event_types = _truthy(env.get("EVENTGATE_STRICT_EVENT_TYPES"))
     if env.get("EVENTGATE_IDEMPOTENCY_RETENTION_DAYS"):
         settings.idempotency_retention_days = float(env["EVENTGATE_IDEMPOTENCY_RETENTION_DAYS"])
@@ -69,35 +70,64 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", envvar="EVENTGATE_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="EVENTGATE_PORT", default=8080, show_default=True, type=int)
 @database_url_option
-@click.option("--broker-url", default=None, help="redis://… or nats://… to share subscribers between processes.")
-@click.option("--gateway-token", default=None, help="Require this bearer token on the producer routes.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-@click.option("--strict-event-types", is_flag=True, default=False,
+@click.option("--broker-url", envvar="EVENTGATE_BROKER_URL", default=None,
+              help="redis://… or nats://… to share subscribers between machines; the processes of one "
+                   "serve use a local broker (Unix sockets) without it.")
+@click.option("--gateway-token", envvar="EVENTGATE_GATEWAY_TOKEN", default=None,
+              help="Require this bearer token on the producer routes.")
+@click.option("--workers", envvar="EVENTGATE_WORKERS", default=None, type=click.IntRange(1, MAX_WORKERS),
+              help="HTTP worker processes.  [default: one per CPU]")
+@click.option("--strict-event-types", envvar="EVENTGATE_STRICT_EVENT_TYPES", is_flag=True, default=False,
               help="Refuse events whose event_type is not registered.")
-@click.option("--idempotency-retention-days", default=7.0, show_default=True, type=float)
-@click.option("--write-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
+@click.option("--idempotency-retention-days", envvar="EVENTGATE_IDEMPOTENCY_RETENTION_DAYS", default=7.0,
+              show_default=True, type=float)
+@click.option("--write-timeout", envvar="EVENTGATE_WRITE_TIMEOUT", default=10.0, show_default=True,
+              type=click.FloatRange(0.1, 3600),
               help="Seconds a write waits for its commit before it answers 503 store_unavailable.")
-@click.option("--write-queue-size", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000),
+@click.option("--write-queue-size", envvar="EVENTGATE_WRITE_QUEUE_SIZE", default=10_000, show_default=True,
+              type=click.IntRange(1, 1_000_000),
               help="Writes waiting at once per process; beyond it a write answers 503 overloaded.")
-@click.option("--log-level", default="info", show_default=True,
+@click.option("--log-level", envvar="EVENTGATE_LOG_LEVEL", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, database_url: str, broker_url: str | None, gateway_token: str | None,
-          workers: int, strict_event_types: bool, idempotency_retention_days: float, write_timeout: float,
+          workers: int | None, strict_event_types: bool, idempotency_retention_days: float, write_timeout: float,
           write_queue_size: int, log_level: str) -> None:
-    """Run the server (SQLite under ./data/ when no database is given)."""
+    """Run the server (SQLite under ./data/ when no database is given), one process per CPU.
+
+    The processes share live subscribers through a local broker (Unix sockets in a directory
+    private to the database) unless --broker-url names Redis or NATS, which several machines need."""
     import uvicorn
 
-    if workers > 1 and not broker_url:
-        raise click.UsageError(
-            "--workers > 1 needs --broker-url (redis://… or nats://…): without a broker, a subscriber "
-            "connected to one worker would miss events written through another."
-        )
-    if workers > 1 and database_url.startswith("sqlite"):
-        raise click.UsageError("--workers > 1 needs PostgreSQL (--database-url postgresql://…); "
-                               "SQLite allows one writing process.")
+    from eventgate.store.database import is_sqlite, normalize_url
+
+    workers = workers or default_workers()
+    if broker_url and broker_url.lower().startswith("local:"):
+        from eventgate.broker.local import directory_of
+
+        try:
+            directory_of(broker_url)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+    if workers > 1:
+        if is_sqlite(normalize_url(database_url)) and _sqlite_in_memory(database_url):
+            raise click.UsageError("an in-memory SQLite database belongs to one process: use --workers 1 "
+                                   "or a database file.")
+        if broker_url and broker_url.startswith("memory:"):
+            raise click.UsageError("--broker-url memory: carries nothing between processes; leave it out "
+                                   "with --workers > 1 (the processes then use a local broker).")
+        if not broker_url:
+            from eventgate.broker.local import local_broker_url
+
+            broker_url = local_broker_url(database_url)
+        # Migrate once here, before the workers start together (each would otherwise wait for
+        # the others' migration, and a slow one would make them fail to start).
+        try:
+            open_migrated(database_url).dispose()
+        except Exception as error:
+            raise click.ClickException(f"the database could not be opened and migrated: {error}") from error
     environment = {
         "EVENTGATE_HOST": host, "EVENTGATE_PORT": str(port), "EVENTGATE_DATABASE_URL": database_url,
         "EVENTGATE_BROKER_URL": broker_url or "", "EVENTGATE_GATEWAY_TOKEN": gateway_token or "",
@@ -105,10 +135,12 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         "EVENTGATE_IDEMPOTENCY_RETENTION_DAYS": str(idempotency_retention_days),
         "EVENTGATE_WRITE_TIMEOUT": str(write_timeout), "EVENTGATE_WRITE_QUEUE_SIZE": str(write_queue_size),
         "EVENTGATE_LOG_LEVEL": log_level,
+        # Workers watch their supervisor and stop when it is gone (cli/workers.py).
+        SUPERVISOR_PID: str(os.getpid()) if workers > 1 else "",
     }
     os.environ.update(environment)
     uvicorn.run(
-        "eventgate.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+        "eventgate.cli.workers:app_for_worker", factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="eventgate.api.http_transport:OneWriteHttpProtocol", log_level=log_level, access_log=False, proxy_headers=False,
         timeout_graceful_shutdown=10,
         # Live frames are encoded once and written as the same bytes to every subscriber
@@ -116,6 +148,15 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         # of KB) per subscriber and a compression per frame per subscriber.
         ws="eventgate.api.live_transport:LiveWebSocketProtocol", ws_per_message_deflate=False,
     )
+
+
+def _sqlite_in_memory(database_url: str) -> bool:
+    import sqlalchemy as sa
+
+    from eventgate.store.database import normalize_url
+
+    name = sa.make_url(normalize_url(database_url)).database
+    return not name or name == ":memory:" or "mode=memory" in database_url
 
 
 def open_migrated(database_url: str):  # type: ignore[no-untyped-def]
