@@ -112,7 +112,8 @@ def _decide(s: Snapshot, command: LifecycleCommand) -> Decision:
     if s.recorded is not None:
         if s.recorded.request_hash != command.request_hash:
             raise conflict("idempotency_conflict",
-                           f"op_id {command.op_id!r} was already used with a different request")
+                           f"{'Idempotency-Key' if command.workspace_id else 'op_id'} {command.op_id!r} "
+                           "was already used with a different request")
         # Another key of the workspace may have made this very request: replaying it to a key that
         # may not use the event's channel would answer with that event, so refuse as a new request would.
         if command.allowed_channel_ids is not None and s.recorded.receipt.channel_id not in command.allowed_channel_ids:
