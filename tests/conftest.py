@@ -199,6 +199,18 @@ def channel(server: RunningServer) -> str:
 
 
 @pytest.fixture
+def workspace(server: RunningServer) -> str:
+    """A fresh workspace of its own."""
+    return server.create_workspace()
+
+
+@pytest.fixture
+def api(server: RunningServer, workspace: str) -> httpx.Client:
+    """Seed 002: a client of `workspace` whose key has every scope but admin."""
+    return server.client(headers={"Authorization": f"Bearer {server.create_key(workspace_id=workspace)}"})
+
+
+@pytest.fixture
 def migrated_database(database_url: str) -> Iterator[Database]:
     database = open_database(database_url)
     migrate(database)

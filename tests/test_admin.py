@@ -17,10 +17,6 @@ from tests.helpers import body_form, error_code
 EVENT = {"title": "t", "subtitle": "s", "topics": []}
 
 
-@pytest.fixture
-def workspace(server):
-    return server.create_workspace()
-
 
 @pytest.fixture
 def admin(server, workspace):

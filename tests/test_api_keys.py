@@ -11,10 +11,6 @@ from tests.helpers import error_code
 EVENT = {"title": "t", "subtitle": "s", "topics": []}
 
 
-@pytest.fixture
-def workspace(server):
-    return server.create_workspace()
-
 
 def client_with(server, key, header="bearer"):
     if header == "bearer":

@@ -32,7 +32,7 @@ from eventgate.store.database import migrate, open_database
 from eventgate.store.keys import create_key
 from eventgate.store.schema import operations, sequences
 from eventgate.store.workspaces import create_workspace
-from tests.processes import wait_for_workers, wait_until_dead, worker_pids
+from tests.processes import wait_for_workers, wait_until_dead
 
 EVENTGATE = str(Path(sys.executable).with_name("eventgate"))
 PASSWORD = "durable-password-1"

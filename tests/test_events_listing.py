@@ -14,14 +14,6 @@ from eventgate.store.schema import events
 from tests.helpers import body_form, error_code, lifecycle_body
 
 
-@pytest.fixture
-def workspace(server):
-    return server.create_workspace()
-
-
-@pytest.fixture
-def api(server, workspace):
-    return server.client(headers={"Authorization": f"Bearer {server.create_key(workspace_id=workspace)}"})
 
 
 def create(api, title="Event", **fields):

@@ -22,15 +22,6 @@ SEED_EVENT = {
 }
 
 
-@pytest.fixture
-def workspace(server):
-    return server.create_workspace()
-
-
-@pytest.fixture
-def api(server, workspace):
-    """A client of `workspace` whose key has every scope but admin."""
-    return server.client(headers={"Authorization": f"Bearer {server.create_key(workspace_id=workspace)}"})
 
 
 def create(api, **fields):

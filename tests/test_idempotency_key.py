@@ -19,15 +19,6 @@ from tests.helpers import error_code
 EVENT = {"title": "Disk full", "subtitle": "on db-1", "topics": ["ops"], "context": {"host": "db-1"}}
 
 
-@pytest.fixture
-def workspace(server):
-    return server.create_workspace()
-
-
-@pytest.fixture
-def api(server, workspace):
-    """A client of `workspace` whose key may use every channel."""
-    return server.client(headers={"X-Api-Key": server.create_key(workspace_id=workspace)})
 
 
 def keyed(key: str) -> dict[str, str]:
@@ -120,7 +111,7 @@ def test_create_with_the_same_key_in_another_channel_is_409(server, workspace, a
 def test_create_retried_10_times_concurrently_makes_one_event_and_one_operation(server, workspace, api):
     def attempt(_: int) -> httpx.Response:
         with httpx.Client(base_url=server.base_url, timeout=30,
-                          headers={"X-Api-Key": api.headers["X-Api-Key"]}) as client:
+                          headers={"Authorization": api.headers["Authorization"]}) as client:
             return create(client, "concurrent-1")
 
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -135,7 +126,7 @@ def test_create_retried_10_times_concurrently_makes_one_event_and_one_operation(
 def test_create_retried_10_times_at_once_on_one_event_loop_makes_one_event(server, workspace, api):
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
-                                     headers={"X-Api-Key": api.headers["X-Api-Key"]}) as client:
+                                     headers={"Authorization": api.headers["Authorization"]}) as client:
             return await asyncio.gather(*(client.post("/events", json=EVENT, headers=keyed("concurrent-2"))
                                           for _ in range(10)))
 

@@ -71,15 +71,6 @@ def producer(request, client, channel) -> Producer:
     return Producer(request.param, client, channel)
 
 
-@pytest.fixture
-def workspace(server):
-    return server.create_workspace()
-
-
-@pytest.fixture
-def api(server, workspace):
-    """Seed 002: a client whose key has every scope but admin."""
-    return server.client(headers={"Authorization": f"Bearer {server.create_key(workspace_id=workspace)}"})
 
 
 @pytest.fixture

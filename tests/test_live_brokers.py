@@ -11,35 +11,12 @@ import pytest
 
 from eventgate.broker import open_broker
 from eventgate.broker.memory import MemoryBroker
+from tests.broker_node import Node, operation
 from tests.conftest import broker_urls
 
 
 def _params() -> list[Any]:
     return broker_urls() or [pytest.param(None, marks=pytest.mark.skip(reason="needs EVENTGATE_TEST_BROKER_URL"))]
-
-
-class Node:
-    """What the hub gives a broker: collects what arrives, answers requests."""
-
-    def __init__(self) -> None:
-        self.operations: list[dict[str, Any]] = []
-        self.reconnections = 0
-        self.arrived = asyncio.Event()
-
-    def operations_received(self, operations: list[dict[str, Any]]) -> None:
-        self.operations.extend(operations)
-        self.arrived.set()
-
-    def broker_reconnected(self) -> None:
-        self.reconnections += 1
-
-    async def command_received(self, command: dict[str, Any]) -> dict[str, Any]:
-        return {"result": "ok", "echo": command}
-
-
-def _operation(seq: int, size: int = 10) -> dict[str, Any]:
-    return {"workspace_id": "w", "seq": seq, "kind": "create", "op_id": f"op-{seq}", "event_id": "e",
-            "channel_id": "c", "event_time": 0, "received_at": 0, "fields": {}, "event": {"blob": "x" * size}}
 
 
 async def _pair(url: str):  # type: ignore[no-untyped-def]
@@ -60,7 +37,7 @@ def test_operations_published_by_one_node_reach_the_others_but_not_itself(url):
     async def scenario() -> tuple[list, list]:
         (first, second), (one, two) = await _pair(url)
         try:
-            first.publish_operations([_operation(1), _operation(2)])
+            first.publish_operations([operation(1), operation(2)])
             await asyncio.wait_for(two.arrived.wait(), 10)
             await asyncio.sleep(0.2)
             return one.operations, two.operations
@@ -78,7 +55,7 @@ def test_a_batch_too_large_for_one_message_arrives_whole(url):
     async def scenario() -> list:
         (first, second), (_, two) = await _pair(url)
         try:
-            first.publish_operations([_operation(seq, size=20_000) for seq in range(1, 61)])
+            first.publish_operations([operation(seq, size=20_000) for seq in range(1, 61)])
             while len(two.operations) < 60:
                 two.arrived.clear()
                 await asyncio.wait_for(two.arrived.wait(), 10)
@@ -132,7 +109,7 @@ def test_memory_broker_has_no_other_nodes():
     async def scenario() -> dict | None:
         broker = MemoryBroker()
         await broker.start(Node())
-        broker.publish_operations([_operation(1)])
+        broker.publish_operations([operation(1)])
         return await broker.request("anyone", {"kind": "unsubscribe"})
 
     assert asyncio.run(scenario()) is None

@@ -19,39 +19,9 @@ import pytest
 
 from eventgate.broker import open_broker
 from eventgate.broker.local import LocalBroker, run_directory_for
+from tests.broker_node import Node, operation
 from tests.conftest import start_server
 from tests.live_client import LiveWorkspace, create, read_events, subscribe, welcome
-
-
-class Node:
-    """What the hub gives a broker: collects what arrives, answers requests."""
-
-    def __init__(self) -> None:
-        self.operations: list[dict[str, Any]] = []
-        self.reconnections = 0
-        self.arrived = asyncio.Event()
-
-    def operations_received(self, operations: list[dict[str, Any]]) -> None:
-        self.operations.extend(operations)
-        self.arrived.set()
-
-    def broker_reconnected(self) -> None:
-        self.reconnections += 1
-
-    async def command_received(self, command: dict[str, Any]) -> dict[str, Any]:
-        return {"result": "ok", "echo": command}
-
-    async def wait_for(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.operations) < count:
-            self.arrived.clear()
-            await asyncio.wait_for(self.arrived.wait(), max(0.01, deadline - time.monotonic()))
-        return self.operations
-
-
-def _operation(seq: int, size: int = 10) -> dict[str, Any]:
-    return {"workspace_id": "w", "seq": seq, "kind": "create", "op_id": f"op-{seq}", "event_id": "e",
-            "channel_id": "c", "event_time": 0, "received_at": 0, "fields": {}, "event": {"blob": "x" * size}}
 
 
 @pytest.fixture
@@ -84,7 +54,7 @@ def test_operations_published_by_one_node_reach_every_other_but_not_itself(run_d
     async def scenario() -> list[list[int]]:
         brokers, nodes = await _nodes(run_dir, 3)
         try:
-            brokers[0].publish_operations([_operation(1), _operation(2)])
+            brokers[0].publish_operations([operation(1), operation(2)])
             await nodes[1].wait_for(2)
             await nodes[2].wait_for(2)
             await asyncio.sleep(0.1)
@@ -99,8 +69,8 @@ def test_a_large_batch_arrives_whole_and_in_order(run_dir):
     async def scenario() -> list[int]:
         brokers, nodes = await _nodes(run_dir, 2)
         try:
-            brokers[0].publish_operations([_operation(seq, size=20_000) for seq in range(1, 61)])
-            brokers[0].publish_operations([_operation(61)])
+            brokers[0].publish_operations([operation(seq, size=20_000) for seq in range(1, 61)])
+            brokers[0].publish_operations([operation(61)])
             return [op["seq"] for op in await nodes[1].wait_for(61)]
         finally:
             await _stop(brokers)
@@ -114,7 +84,7 @@ def test_a_node_started_later_hears_the_others_at_once(run_dir):
         late, late_node = open_broker(f"local://{run_dir}"), Node()
         await late.start(late_node)  # type: ignore[arg-type]
         try:
-            brokers[0].publish_operations([_operation(7)])  # without waiting for a directory scan
+            brokers[0].publish_operations([operation(7)])  # without waiting for a directory scan
             return [op["seq"] for op in await late_node.wait_for(1, timeout=0.5)]
         finally:
             await _stop([*brokers, late])  # type: ignore[list-item]
@@ -160,7 +130,7 @@ def test_the_socket_of_a_dead_process_is_removed_and_requests_to_it_are_none(run
         other = _leave_a_dead_socket(run_dir, "e" * 12)
         try:
             reply = await brokers[0].request("d" * 12, {"kind": "unsubscribe"})
-            brokers[0].publish_operations([_operation(1)])  # nobody to send to; must not fail
+            brokers[0].publish_operations([operation(1)])  # nobody to send to; must not fail
             await brokers[0]._scan()
             return reply, dead.exists(), other.exists()
         finally:
@@ -175,7 +145,7 @@ def test_a_dead_sibling_is_dropped_and_the_others_keep_talking(run_dir):
         try:
             await brokers[1].stop()  # as if it died: its connections close
             await asyncio.sleep(0.05)
-            brokers[0].publish_operations([_operation(1)])
+            brokers[0].publish_operations([operation(1)])
             return [op["seq"] for op in await nodes[2].wait_for(1)]
         finally:
             await _stop([brokers[0], brokers[2]])

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import queue
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy.exc import DBAPIError
 
@@ -249,11 +250,22 @@ class GroupCommit:
             except Exception:  # a subscriber problem must never fail a producer
                 log.exception("publishing committed operations failed")
 
-    def _live(self, batch: list[WriteRequest]) -> tuple[list[WriteRequest], list[WriteRequest]]:
-        """Split off requests already answered 503 at their deadline: they must not commit."""
-        now = time.monotonic()
-        live = [r for r in batch if r.deadline > now]
-        return live, [r for r in batch if r.deadline <= now]
+    @contextlib.contextmanager
+    def _transaction(self, batch: list[WriteRequest],
+                     results: dict[int, WriteOutcome | DomainError]) -> Iterator[tuple[Any, list[WriteRequest]]]:
+        """Open the write transaction (after the cross-process lock) and yield its cursor with the
+        requests still worth committing: those answered 503 at their deadline meanwhile must not
+        commit, and are answered so in `results`."""
+        with self._lock, self.database.writer.begin() as connection:
+            now = time.monotonic()
+            for request in batch:
+                if request.deadline <= now:
+                    results[id(request)] = store_unavailable()
+            cursor = connection.connection.cursor()
+            try:
+                yield cursor, [r for r in batch if r.deadline > now]
+            finally:
+                cursor.close()
 
     def _commit(self, batch: list[WriteRequest]) -> list[WriteOutcome | DomainError]:
         """Commit the batch in one transaction. Requests that arrive while it is being decided join
@@ -261,28 +273,21 @@ class GroupCommit:
         started = time.perf_counter()
         results: dict[int, WriteOutcome | DomainError] = {}
         try:
-            with self._lock, self.database.writer.begin() as connection:
-                live, expired = self._live(batch)
-                for request in expired:
-                    results[id(request)] = store_unavailable()
-                cursor = connection.connection.cursor()
-                try:
-                    work = WriteBatch(cursor, self._statements, strict_event_types=self.settings.strict_event_types)
-                    if live:
-                        decided = work.decide(live)
-                        while len(batch) < MAX_BATCH:
-                            arrived = self._take_waiting(MAX_BATCH - len(batch))
-                            joining = [r for r in arrived if work.can_join(r)]
-                            self._carried.extend(r for r in arrived if not work.can_join(r))
-                            if not joining:
-                                break
-                            batch.extend(joining)
-                            live.extend(joining)
-                            decided.extend(work.decide(joining))
-                        work.write()
-                        results.update((id(r), d) for r, d in zip(live, decided))
-                finally:
-                    cursor.close()
+            with self._transaction(batch, results) as (cursor, live):
+                work = WriteBatch(cursor, self._statements, strict_event_types=self.settings.strict_event_types)
+                if live:
+                    decided = work.decide(live)
+                    while len(batch) < MAX_BATCH:
+                        arrived = self._take_waiting(MAX_BATCH - len(batch))
+                        joining = [r for r in arrived if work.can_join(r)]
+                        self._carried.extend(r for r in arrived if not work.can_join(r))
+                        if not joining:
+                            break
+                        batch.extend(joining)
+                        live.extend(joining)
+                        decided.extend(work.decide(joining))
+                    work.write()
+                    results.update((id(r), d) for r, d in zip(live, decided))
         except self._database_errors as error:
             if not _is_data_error(error, self._data_errors):
                 log.warning("write batch of %d failed, the store is unavailable: %s", len(batch), _first_line(error))
@@ -303,34 +308,27 @@ class GroupCommit:
         started = time.perf_counter()
         results: dict[int, WriteOutcome | DomainError] = {}
         try:
-            with self._lock, self.database.writer.begin() as connection:
-                live, expired = self._live(batch)
-                for request in expired:
-                    results[id(request)] = store_unavailable()
-                cursor = connection.connection.cursor()
-                try:
-                    for request in live:
-                        cursor.execute("SAVEPOINT eventgate_request")
-                        try:
-                            work = WriteBatch(cursor, self._statements,
-                                              strict_event_types=self.settings.strict_event_types)
-                            [result] = work.decide([request])
-                            work.write()
-                        except Exception as error:
-                            cursor.execute("ROLLBACK TO SAVEPOINT eventgate_request")
-                            if not isinstance(error, self._database_errors):
-                                log.exception("a write failed unexpectedly")
-                                result = internal_error()
-                            elif _is_data_error(error, self._data_errors):
-                                write_refusals.labels("store_rejected").inc()
-                                log.warning("the store refused a request: %s", _first_line(error))
-                                result = store_rejected()
-                            else:
-                                raise
-                        cursor.execute("RELEASE SAVEPOINT eventgate_request")
-                        results[id(request)] = result
-                finally:
-                    cursor.close()
+            with self._transaction(batch, results) as (cursor, live):
+                for request in live:
+                    cursor.execute("SAVEPOINT eventgate_request")
+                    try:
+                        work = WriteBatch(cursor, self._statements,
+                                          strict_event_types=self.settings.strict_event_types)
+                        [result] = work.decide([request])
+                        work.write()
+                    except Exception as error:
+                        cursor.execute("ROLLBACK TO SAVEPOINT eventgate_request")
+                        if not isinstance(error, self._database_errors):
+                            log.exception("a write failed unexpectedly")
+                            result = internal_error()
+                        elif _is_data_error(error, self._data_errors):
+                            write_refusals.labels("store_rejected").inc()
+                            log.warning("the store refused a request: %s", _first_line(error))
+                            result = store_rejected()
+                        else:
+                            raise
+                    cursor.execute("RELEASE SAVEPOINT eventgate_request")
+                    results[id(request)] = result
         except self._database_errors as error:
             log.warning("write batch of %d failed, the store is unavailable: %s", len(batch), _first_line(error))
             write_refusals.labels("store_unavailable").inc(len(batch))
