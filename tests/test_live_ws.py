@@ -97,14 +97,6 @@ def test_event_frame_op_is_the_stored_timeline_entry(live):
     assert frame["event"]["seq"] == frame["seq"]
 
 
-def test_unknown_event_type_is_400_naming_the_item(live):
-    status, body = refusal(live.base_url, live.key, event_types="event_created,no_such_type")
-    assert status == 400
-    _seed_004_error(body)
-    assert body["stack"][0]["path"] == "query.event_types[1]"
-    assert body["stack"][0]["error"] == "unknown_event_type"
-
-
 def test_malformed_event_type_code_is_400(live):
     status, body = refusal(live.base_url, live.key, event_types="door-open")
     assert status == 400

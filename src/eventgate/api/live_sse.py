@@ -96,7 +96,8 @@ async def subscribe_sse(request: Request) -> Response | EventStream:
     try:
         key = await require_key(request, "subscribe", allow_query_token=True)
         subscription = await parse_subscription(runtime.database, key, request.query_params,
-                                                request.headers.get("last-event-id"))
+                                                request.headers.get("last-event-id"),
+                                                strict_event_types=runtime.settings.strict_event_types)
     except DomainError as error:
         return live_error(error)
     subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, subscription.filter)

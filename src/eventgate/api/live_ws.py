@@ -42,7 +42,8 @@ async def subscribe_websocket(websocket: WebSocket) -> None:
     runtime = websocket.app.state.runtime
     try:
         key = await require_key(websocket, "subscribe", allow_query_token=True)
-        request = await parse_subscription(runtime.database, key, websocket.query_params)
+        request = await parse_subscription(runtime.database, key, websocket.query_params,
+                                           strict_event_types=runtime.settings.strict_event_types)
     except DomainError as error:
         await _refuse(websocket, error)
         return
@@ -119,7 +120,8 @@ async def subscribe_without_upgrade(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
         key = await require_key(request, "subscribe", allow_query_token=True)
-        await parse_subscription(runtime.database, key, request.query_params)
+        await parse_subscription(runtime.database, key, request.query_params,
+                                 strict_event_types=runtime.settings.strict_event_types)
     except DomainError as error:
         return live_error(error)
     return live_error(DomainError(
@@ -162,7 +164,7 @@ async def unsubscribe_client(request: Request) -> Response:
         key = await require_key(request, "subscribe")
         body = decode_struct(await read_json_body(request), UnsubscribeRequest)
         result = await unsubscribe(runtime.database, runtime.hub, key, body.client_id, body.event_types,
-                                   body.user_id)
+                                   body.user_id, strict_event_types=runtime.settings.strict_event_types)
     except DomainError as error:
         return live_error(error, field_prefix="body.")
     return JSONResponse({"code": 200, "message": "unsubscribed", "data": result})

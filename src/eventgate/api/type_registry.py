@@ -19,6 +19,7 @@ from starlette.routing import Route
 from eventgate.api.bodies import convert_struct, decode_struct, is_json_content_type, read_body
 from eventgate.api.envelope import JSONResponse, failure
 from eventgate.api.key_auth import require_key
+from eventgate.auth.keys import ApiKey
 from eventgate.domain.errors import DomainError, bad_request
 from eventgate.service.event_types import DEFAULT_PER_PAGE, EventTypeRegistry
 from eventgate.store.event_types import EventType
@@ -126,6 +127,16 @@ async def type_fields(request: Request) -> EventTypeFields:
 # -- endpoints --------------------------------------------------------------------------------
 
 
+async def require_registry_writer(request: Request) -> ApiKey:
+    """A key that may change the registry: scope types:write and no channel restriction, since
+    the registry is the whole workspace's (a key restricted to channels gets 403)."""
+    key = await require_key(request, "types:write")
+    if key.channel_ids is not None:
+        raise DomainError(403, "channel_forbidden",
+                          "a key restricted to channels may not change the workspace's event types")
+    return key
+
+
 def _registry(request: Request) -> EventTypeRegistry:
     return EventTypeRegistry(request.app.state.runtime.database)
 
@@ -148,7 +159,7 @@ async def list_types(request: Request) -> Response:
 async def create_type(request: Request) -> Response:
     """Register a CUSTOM event type (scope types:write) → 201 {"id": …}."""
     try:
-        key = await require_key(request, "types:write")
+        key = await require_registry_writer(request)
         fields = await type_fields(request)
         created = await _registry(request).create(key.workspace_id, fields.name, fields.code)
     except DomainError as error:
@@ -169,7 +180,7 @@ async def get_type(request: Request) -> Response:
 async def update_type(request: Request) -> Response:
     """Change a CUSTOM type's name and code (scope types:write); its events keep it."""
     try:
-        key = await require_key(request, "types:write")
+        key = await require_registry_writer(request)
         type_id = path_type_id(request)
         fields = await type_fields(request)
         updated = await _registry(request).update(key.workspace_id, type_id, fields.name, fields.code)
@@ -181,7 +192,7 @@ async def update_type(request: Request) -> Response:
 async def delete_type(request: Request) -> Response:
     """Delete a CUSTOM type that no stored event carries (scope types:write) → 204."""
     try:
-        key = await require_key(request, "types:write")
+        key = await require_registry_writer(request)
         await _registry(request).delete(key.workspace_id, path_type_id(request))
     except DomainError as error:
         return failure(error)
@@ -191,7 +202,7 @@ async def delete_type(request: Request) -> Response:
 def _status_endpoint(active: bool):  # type: ignore[no-untyped-def]
     async def endpoint(request: Request) -> Response:
         try:
-            key = await require_key(request, "types:write")
+            key = await require_registry_writer(request)
             await _registry(request).set_active(key.workspace_id, path_type_id(request), active)
         except DomainError as error:
             return failure(error)

@@ -154,15 +154,19 @@ def _check_against_store(database: Database, workspace_id: str, codes: list[str]
 
 
 async def parse_subscription(database: Database, key: ApiKey, params: Any,
-                             last_event_id: str | None = None) -> SubscriptionRequest:
-    """Validate a subscribe request (SPEC §6). Raises InvalidInput (400/403)."""
+                             last_event_id: str | None = None, *,
+                             strict_event_types: bool = False) -> SubscriptionRequest:
+    """Validate a subscribe request (SPEC §6). Raises InvalidInput (400/403).
+
+    A well-formed code not registered yet is accepted (it matches once events use it), unless
+    the server runs with strict event types: then it is 400 `unknown_event_type`."""
     problems: list[Problem] = []
     codes, base, since, since_path = parse_filters(params, key, last_event_id, problems)
     if problems:
         raise InvalidInput(problems, _status_of(problems))
     known, latest = await anyio.to_thread.run_sync(
         _check_against_store, database, key.workspace_id, [code for _, code in codes])
-    event_types = _registered_codes(known, codes, "query", problems)
+    event_types = _registered_codes(known, codes, "query", problems, strict=strict_event_types)
     if since is not None and since > latest:
         problems.append(Problem("since_ahead", f"seq {since} is after the workspace's latest seq {latest}",
                                 since_path))
@@ -189,8 +193,9 @@ def _unsubscribe_codes(value: Any) -> list[tuple[int, str]]:
 
 
 async def unsubscribe(database: Database, hub: Any, key: ApiKey, client_id: str, event_types: Any,
-                      user_id: str | None) -> dict[str, Any]:
-    """Remove event types from a live subscription held by this or any other process."""
+                      user_id: str | None, *, strict_event_types: bool = False) -> dict[str, Any]:
+    """Remove event types from a live subscription held by this or any other process. As on
+    subscribe, a code not registered yet is accepted unless the server runs with strict types."""
     problems: list[Problem] = []
     if not client_id.strip():
         problems.append(Problem("client_id_required", "client_id must name a live subscription", "body.client_id"))
@@ -213,7 +218,7 @@ async def unsubscribe(database: Database, hub: Any, key: ApiKey, client_id: str,
                                     "body.user_id")], 403)
     known, _ = await anyio.to_thread.run_sync(_check_against_store, database, key.workspace_id,
                                               [code for _, code in codes])
-    registered = _registered_codes(known, codes, "body", problems)
+    registered = _registered_codes(known, codes, "body", problems, strict=strict_event_types)
     if problems:
         raise InvalidInput(problems)
     try:
@@ -234,15 +239,20 @@ async def unsubscribe(database: Database, hub: Any, key: ApiKey, client_id: str,
 
 
 def _registered_codes(known: dict[str, str], codes: list[tuple[int, str]], where: str,
-                      problems: list[Problem]) -> list[str]:
-    """The registered spelling of each requested code, once each; an unknown code is a problem
-    at `<where>.event_types[i]`."""
+                      problems: list[Problem], *, strict: bool) -> list[str]:
+    """Each requested code once (ignoring case), as the registry spells it when registered and
+    as sent when not yet: such a code matches once events start using it. Under strict event
+    types an unregistered code is a problem at `<where>.event_types[i]` instead."""
     registered: list[str] = []
+    seen: set[str] = set()
     for index, code in codes:
         found = known.get(code.lower())
-        if found is None:
+        if found is None and strict:
             problems.append(Problem("unknown_event_type", f"event type {code!r} is not registered in this workspace",
                                     f"{where}.event_types[{index}]"))
-        elif found not in registered:
-            registered.append(found)
+            continue
+        spelling = code if found is None else found
+        if spelling.lower() not in seen:
+            seen.add(spelling.lower())
+            registered.append(spelling)
     return registered
