@@ -101,6 +101,7 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
     private to the database) unless --broker-url names Redis or NATS, which several machines need."""
     import uvicorn
 
+    from eventgate.log_redaction import logging_config
     from eventgate.store.database import is_sqlite, normalize_url
 
     workers = workers or default_workers()
@@ -142,7 +143,7 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
     uvicorn.run(
         "eventgate.cli.workers:app_for_worker", factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="eventgate.api.http_transport:OneWriteHttpProtocol", log_level=log_level, access_log=False, proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=10, log_config=logging_config(log_level),  # no secret in any log line
         # Live frames are encoded once and written as the same bytes to every subscriber
         # (api/live_transport.py); per-connection compression would cost a zlib context (tens
         # of KB) per subscriber and a compression per frame per subscriber.
