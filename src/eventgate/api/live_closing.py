@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import AsyncIterator
 
-from eventgate.hub.subscriber import SLOW, Subscriber
+from eventgate.hub.subscriber import SHUTDOWN, SLOW, Subscriber
 
 SLOW_CONSUMER_CODE = 4008
 INTERNAL_ERROR_CODE = 1011
@@ -15,6 +15,10 @@ SERVICE_RESTART_CODE = 1012
 # How long a slow consumer's connection may take to read what is already on its way and the
 # close frame; after that the connection is given up without waiting any longer.
 SLOW_CLOSE_GRACE_SECONDS = 30.0
+# When the server stops, each connection gets this long to take the close frame (WebSocket
+# 1012, SSE `event: close`) before it is given up: the process must be gone well within a
+# container's stop timeout, whatever a client that stopped reading does.
+SHUTDOWN_CLOSE_GRACE_SECONDS = 1.0
 
 
 def slow_consumer_reason(subscriber: Subscriber) -> str:
@@ -23,13 +27,16 @@ def slow_consumer_reason(subscriber: Subscriber) -> str:
 
 @contextlib.asynccontextmanager
 async def slow_close_deadline(subscriber: Subscriber) -> AsyncIterator[None]:
-    """Runs the body without a time limit until the hub ends the subscriber as slow; from then
-    on the body has SLOW_CLOSE_GRACE_SECONDS left, after which it raises TimeoutError."""
+    """Runs the body without a time limit until the hub ends the subscriber as slow (or because
+    the server stops); from then on the body has SLOW_CLOSE_GRACE_SECONDS left (or
+    SHUTDOWN_CLOSE_GRACE_SECONDS), after which it raises TimeoutError."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as deadline:
         def on_end(reason: str) -> None:
             if reason == SLOW:
                 deadline.reschedule(loop.time() + SLOW_CLOSE_GRACE_SECONDS)
+            elif reason == SHUTDOWN:
+                deadline.reschedule(loop.time() + SHUTDOWN_CLOSE_GRACE_SECONDS)
 
         subscriber.on_end = on_end
         try:

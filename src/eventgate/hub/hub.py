@@ -27,6 +27,7 @@ from eventgate.broker.base import NODE_ID_LENGTH, Broker, BrokerUnavailable
 from eventgate.hub.filters import SubscriptionFilter
 from eventgate.hub.frames import Frame, event_frame, heartbeat_frame, operation_from_committed, welcome_frame
 from eventgate.hub.sequencer import WorkspaceSequencer
+from eventgate.hub.server_exit import watch_server_exit
 from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, Subscriber, joined
 from eventgate.metrics import registry
 from eventgate.store.database import Database
@@ -71,6 +72,9 @@ class Hub:
         self._dirty: list[Subscriber] = []
         self._flush_scheduled = False
         self._stopped = False
+        # Set once the server is stopping (before `stop`): new subscriptions end at once.
+        self._closing = False
+        self._unwatch_exit: Callable[[], None] = lambda: None
 
     @property
     def node_id(self) -> str:
@@ -87,11 +91,22 @@ class Hub:
         self._tasks.append(loop.create_task(self._heartbeat_loop()))
         self._tasks.append(loop.create_task(self._reconcile_loop()))
         await self.broker.start(self)
+        # The app's lifespan shutdown (and so `stop`) runs only once the server's connections
+        # are done; live streams never are by themselves, so end them when the stop begins.
+        self._unwatch_exit = watch_server_exit(self.close_subscribers)
+
+    def close_subscribers(self) -> None:
+        """The server is stopping: end every live subscription (SHUTDOWN), and any new one at once."""
+        if not self._closing:
+            log.info("server stopping: closing %d live subscriber(s)", len(self.clients))
+        self._closing = True
+        for subscriber in list(self.clients.values()):
+            subscriber.end(SHUTDOWN)
 
     async def stop(self) -> None:
         self._stopped = True
-        for subscriber in list(self.clients.values()):
-            subscriber.end(SHUTDOWN)
+        self._unwatch_exit()
+        self.close_subscribers()
         for task in self._tasks:
             task.cancel()
         for sequencer in self.sequencers.values():
@@ -226,12 +241,14 @@ class Hub:
         `send` writes one frame to the connection (and may wait for the peer to read); when
         `subscriber.direct` is set, event frames go to the socket as ready-made bytes instead.
         """
-        if self._stopped:
+        if self._stopped or self._closing:
             return SHUTDOWN
         workspace_id = subscriber.workspace_id
         sequencer = await self._attach(workspace_id)
         self.clients[subscriber.client_id] = subscriber
         live_subscribers.inc()
+        if self._closing or self._stopped:  # the stop began while the sequencer was attached
+            subscriber.end(SHUTDOWN)
         subscriber.busy = True  # until the live loop: replayed frames go first
         try:
             event_types = list(subscriber.filter.event_types or [])
