@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -81,7 +82,16 @@ class Runtime:
         self.maintenance.start()
         if self.hub is not None:
             await self.hub.start()
-        log.info("eventgate ready on %s", _redact(self.database.url))
+        settings = self.settings
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        # On uvicorn's logger: `serve` shows it at --log-level (info by default) beside uvicorn's
+        # own start lines, while eventgate's loggers only reach the log from WARNING up
+        # (log_redaction.logging_config).
+        logging.getLogger("uvicorn.error").info(
+            "eventgate ready: listening on http://%s:%d, database %s, broker %s, workers %d, "
+            "strict event types %s (pid %d)", host, settings.port, _redact(settings.database_url),
+            _redact(settings.broker_url) if settings.broker_url else "memory", settings.workers,
+            "on" if settings.strict_event_types else "off", os.getpid())
 
     async def stop(self) -> None:
         if self.hub is not None:
@@ -92,7 +102,7 @@ class Runtime:
 
 
 def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    """The URL as the operator wrote it, its password as ***."""
+    from eventgate.store.database import redact_url
+
+    return redact_url(url)

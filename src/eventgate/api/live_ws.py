@@ -53,8 +53,15 @@ async def subscribe_websocket(websocket: WebSocket) -> None:
 
 
 async def _refuse(websocket: WebSocket, error: DomainError) -> None:
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+    extensions = websocket.scope.get("extensions", {})
+    if "websocket.http.response" in extensions:
         await websocket.send_denial_response(live_error(error))
+        # uvicorn's sans-I/O protocol sends the denial but does not count it as the end of the
+        # handshake, so when the app returns it logs "ASGI callable returned without completing
+        # handshake" (an ERROR line for every refused key). The denial is complete: say so.
+        connection = extensions.get(EXTENSION, {}).get("connection")
+        if connection is not None and getattr(connection, "initial_response", None) is not None:
+            connection.handshake_complete = True
     else:  # a server without the denial extension: the best we can say before accepting
         await websocket.close(1008, error.message[:120])
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
+import click
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -25,10 +28,54 @@ WRITER_AUTOCHECKPOINT_PAGES = 4000  # 16 MiB of 4 KiB pages
 CHECKPOINT_INTERVAL_SECONDS = 0.25
 
 
+SUPPORTED_URLS = "use sqlite:///path/to/eventgate.db or postgresql://user:password@host:5432/database"
+SUPPORTED_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")
+
+
+class DatabaseOpenError(click.ClickException):
+    """The database URL is not one we support, or the database cannot be opened.
+
+    Its message is one line for the operator, naming the URL without its password. It is a
+    click.ClickException so that `eventgate serve` and every command that opens the database
+    end with that line and exit 1, not a traceback (uvicorn lets an error of the app factory
+    through to the command)."""
+
+    def show(self, file=None) -> None:  # type: ignore[no-untyped-def, override]
+        click.echo(f"eventgate: {self.format_message()}", file=file, err=True)
+
+
+class UnsupportedDatabaseURL(DatabaseOpenError, ValueError):
+    """A URL of a database we do not speak (mysql://…), or not a URL at all."""
+
+
+def redact_url(url: str) -> str:
+    """The URL as written, its password (in the user part or a password= parameter) as ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = _PASSWORD_PARAMETER.sub(r"\1***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query)) if (netloc, query) != (
+        parts.netloc, parts.query) else url
+
+
+_PASSWORD_PARAMETER = re.compile(r"((?:^|&)(?:password|passwd|pwd)=)[^&]*", re.IGNORECASE)
+
+
 def normalize_url(url: str) -> str:
-    """Accept the URLs people write (postgresql://, postgres://) and pick our drivers."""
+    """Accept the URLs people write (postgresql://, postgres://) and pick our drivers.
+
+    Any other database (mysql://, …) raises UnsupportedDatabaseURL, naming the two we speak."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in SUPPORTED_SCHEMES:
+        raise UnsupportedDatabaseURL(f"unsupported database URL {redact_url(url)}: {SUPPORTED_URLS}")
     for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
+        if url[:len(prefix)].lower() == prefix:
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
 
@@ -101,11 +148,45 @@ class Database:
 
 
 def open_database(url: str) -> Database:
+    """Engines for the database at `url`, once one connection to it has succeeded.
+
+    An unsupported URL raises UnsupportedDatabaseURL; a database that cannot be reached or
+    opened (no such database, server down, wrong password, unwritable directory) raises
+    DatabaseOpenError with the driver's reason on one line."""
+    given = url
     url = normalize_url(url)
-    if is_sqlite(url):
-        _prepare_sqlite_file(sa.make_url(url))
-        return Database(url, _sqlite_engine(url, writer=True), _sqlite_engine(url, writer=False))
-    return Database(url, _postgres_engine(url, writer=True), _postgres_engine(url, writer=False))
+    try:
+        if is_sqlite(url):
+            _prepare_sqlite_file(sa.make_url(url))
+            database = Database(url, _sqlite_engine(url, writer=True), _sqlite_engine(url, writer=False))
+        else:
+            database = Database(url, _postgres_engine(url, writer=True), _postgres_engine(url, writer=False))
+    except (sa.exc.ArgumentError, ValueError, ImportError) as error:
+        raise UnsupportedDatabaseURL(
+            f"unsupported database URL {redact_url(given)}: {_one_line(error)}; {SUPPORTED_URLS}") from error
+    except OSError as error:
+        raise DatabaseOpenError(f"cannot open the database {redact_url(given)}: {_one_line(error)}") from error
+    try:
+        with database.reader.connect():
+            pass
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        database.dispose()
+        raise DatabaseOpenError(f"cannot open the database {redact_url(given)}: {_one_line(error)}") from error
+    return database
+
+
+def _one_line(error: BaseException) -> str:
+    """The driver's reason, without SQLAlchemy's wrapping: 'database "x" does not exist'."""
+    cause = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    if not lines:
+        return type(cause).__name__
+    text = lines[0]
+    if text.startswith("connection failed: "):
+        text = text[len("connection failed: "):]
+    if "FATAL:" in text:
+        text = text.split("FATAL:", 1)[1]
+    return " ".join(text.split())[:300]
 
 
 class WalCheckpointer:
