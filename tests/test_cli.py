@@ -13,6 +13,11 @@ from eventgate.cli import parse_duration
 from eventgate.store.keys import find_active_key
 
 
+@pytest.fixture(autouse=True)
+def _database_exists(migrated_database):
+    """Admin commands work on an existing database and never create one (SPEC §12): create it first."""
+
+
 def eventgate(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "eventgate", *args], capture_output=True, text=True,
                           timeout=120, env=env)

@@ -4,25 +4,49 @@ Every `serve` flag also reads an EVENTGATE_* variable (EVENTGATE_WORKERS for --w
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any, Mapping
 
 import click
 
 from eventgate.cli.workers import SUPERVISOR_PID
 from eventgate.config import MAX_WORKERS, Settings, default_workers
-from eventgate.store.database import DEFAULT_DATABASE_URL
 
 DURATION = re.compile(r"^([0-9]+)([smhdw])\Z")
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-database_url_option = click.option(
-    "--database-url", envvar="EVENTGATE_DATABASE_URL", default=DEFAULT_DATABASE_URL, show_default=True,
-    help="sqlite:///path or postgresql://user@host/db",
-)
+DEFAULT_DATA_DIR = "./data"
+DATABASE_FILE = "eventgate.db"
+
+
+def database_url_in(data_dir: str) -> str:
+    """The SQLite database of a data directory, as an absolute URL (the same from any directory)."""
+    return f"sqlite:///{Path(data_dir).expanduser().resolve() / DATABASE_FILE}"
+
+
+def database_url_option(function):  # type: ignore[no-untyped-def]
+    """--database-url and --data-dir, handed to the command as one resolved `database_url`."""
+
+    @functools.wraps(function)
+    def resolved(*args: Any, database_url: str | None, data_dir: str, **kwargs: Any) -> Any:
+        return function(*args, database_url=database_url or database_url_in(data_dir), **kwargs)
+
+    resolved = click.option(
+        "--data-dir", envvar="EVENTGATE_DATA_DIR", default=DEFAULT_DATA_DIR, show_default=True,
+        type=click.Path(file_okay=False),
+        help=f"Where the SQLite database ({DATABASE_FILE}) lives when no --database-url is given.",
+    )(resolved)
+    return click.option(
+        "--database-url", envvar="EVENTGATE_DATABASE_URL", default=None,
+        help="sqlite:///path or postgresql://user@host/db  [default: sqlite under --data-dir]",
+    )(resolved)
+
+
 workspace_option = click.option("--workspace", default="default", show_default=True,
                                 help="Workspace name or id.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -44,7 +68,8 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     settings = Settings()
     settings.host = env.get("EVENTGATE_HOST", settings.host)
     settings.port = int(env.get("EVENTGATE_PORT", settings.port))
-    settings.database_url = env.get("EVENTGATE_DATABASE_URL") or settings.database_url
+    settings.database_url = env.get("EVENTGATE_DATABASE_URL") or (
+        database_url_in(env["EVENTGATE_DATA_DIR"]) if env.get("EVENTGATE_DATA_DIR") else settings.database_url)
     settings.broker_url = env.get("EVENTGATE_BROKER_URL") or None
     settings.gateway_token = env.get("EVENTGATE_GATEWAY_TOKEN") or None
     settings.workers = int(env.get("EVENTGATE_WORKERS") or settings.workers)
@@ -80,8 +105,8 @@ def main() -> None:
               help="Require this bearer token on the producer routes.")
 @click.option("--workers", envvar="EVENTGATE_WORKERS", default=None, type=click.IntRange(1, MAX_WORKERS),
               help="HTTP worker processes.  [default: one per CPU]")
-@click.option("--strict-event-types", envvar="EVENTGATE_STRICT_EVENT_TYPES", is_flag=True, default=False,
-              help="Refuse events whose event_type is not registered.")
+@click.option("--strict-event-types/--no-strict-event-types", envvar="EVENTGATE_STRICT_EVENT_TYPES",
+              default=False, show_default=True, help="Refuse events whose event_type is not registered.")
 @click.option("--idempotency-retention-days", envvar="EVENTGATE_IDEMPOTENCY_RETENTION_DAYS", default=7.0,
               show_default=True, type=float)
 @click.option("--write-timeout", envvar="EVENTGATE_WRITE_TIMEOUT", default=10.0, show_default=True,
@@ -95,7 +120,7 @@ def main() -> None:
 def serve(host: str, port: int, database_url: str, broker_url: str | None, gateway_token: str | None,
           workers: int | None, strict_event_types: bool, idempotency_retention_days: float, write_timeout: float,
           write_queue_size: int, log_level: str) -> None:
-    """Run the server (SQLite under ./data/ when no database is given), one process per CPU.
+    """Run the server (SQLite in --data-dir, ./data by default, when no database is given), one process per CPU.
 
     The processes share live subscribers through a local broker (Unix sockets in a directory
     private to the database) unless --broker-url names Redis or NATS, which several machines need."""
@@ -166,6 +191,30 @@ def open_migrated(database_url: str):  # type: ignore[no-untyped-def]
     database = open_database(database_url)
     migrate(database)
     return database
+
+
+def require_existing_database(database_url: str) -> None:
+    """An administration command works on the server's database and never creates one: a SQLite
+    file that does not exist is an error naming the path, not a new empty database."""
+    import sqlalchemy as sa
+
+    from eventgate.store.database import is_sqlite, normalize_url
+
+    url = normalize_url(database_url)
+    if not is_sqlite(url) or _sqlite_in_memory(database_url):
+        return
+    path = Path(sa.make_url(url).database or "").expanduser().resolve()
+    if not path.is_file():
+        raise click.UsageError(
+            f"no eventgate database at {path}. Point this command at the server's data with "
+            f"--data-dir DIR (or EVENTGATE_DATA_DIR; the database is DIR/{DATABASE_FILE}) or --database-url URL; "
+            f"`eventgate serve` or `eventgate migrate` creates a new one.")
+
+
+def open_existing(database_url: str):  # type: ignore[no-untyped-def]
+    """The migrated database of an administration command; it must exist already (SQLite)."""
+    require_existing_database(database_url)
+    return open_migrated(database_url)
 
 
 def find_workspace_or_fail(connection, name: str):  # type: ignore[no-untyped-def]

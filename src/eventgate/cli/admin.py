@@ -11,7 +11,7 @@ from eventgate.cli import (
     find_workspace_or_fail,
     json_option,
     main,
-    open_migrated,
+    open_existing,
     parse_duration,
     workspace_option,
 )
@@ -30,7 +30,7 @@ def workspace_create(name: str, database_url: str, as_json: bool) -> None:
     """Create a workspace with its default channel and SYSTEM event types."""
     from eventgate.store.workspaces import create_workspace, find_workspace
 
-    database = open_migrated(database_url)
+    database = open_existing(database_url)
     with database.writer.begin() as connection:
         if find_workspace(connection, name) is not None:
             raise click.UsageError(f"workspace {name!r} exists")
@@ -57,7 +57,7 @@ def channel_create(name: str, password: str, workspace: str, database_url: str, 
     password = password.strip()
     if not 8 <= len(password) <= 128:
         raise click.BadParameter("must be 8-128 characters", param_hint="--password")
-    database = open_migrated(database_url)
+    database = open_existing(database_url)
     with database.writer.begin() as connection:
         ws = find_workspace_or_fail(connection, workspace)
         created = create_channel(connection, ws.id, name, hash_password(password))
@@ -85,7 +85,7 @@ def key_create(user: str, scopes: tuple[str, ...], channels: tuple[str, ...], ex
     from eventgate.store.keys import create_key
 
     expires_at = now_ms() + parse_duration(expires) * 1000 if expires else None
-    database = open_migrated(database_url)
+    database = open_existing(database_url)
     with database.writer.begin() as connection:
         ws = find_workspace_or_fail(connection, workspace)
         plain, record = create_key(connection, ws.id, user, tuple(scopes) or DEFAULT_SCOPES,
@@ -103,7 +103,7 @@ def key_create(user: str, scopes: tuple[str, ...], channels: tuple[str, ...], ex
 def _administration(database_url: str):  # type: ignore[no-untyped-def]
     from eventgate.service.admin import Administration
 
-    return Administration(open_migrated(database_url))
+    return Administration(open_existing(database_url))
 
 
 def _workspace_id(administration, name: str) -> str:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from eventgate.cli import (
     find_workspace_or_fail,
     json_option,
     main,
-    open_migrated,
+    open_existing,
     workspace_option,
 )
 from eventgate.domain.errors import DomainError
@@ -30,7 +30,7 @@ STATUS_WORDS = {1: "active", 0: "inactive"}
 @contextlib.contextmanager
 def _registry(database_url: str, workspace: str) -> Iterator[tuple[Database, str]]:
     """The migrated database and the workspace's id; registry refusals become CLI errors."""
-    database = open_migrated(database_url)
+    database = open_existing(database_url)
     try:
         with database.reader.connect() as connection:
             workspace_id = find_workspace_or_fail(connection, workspace).id
