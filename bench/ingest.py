@@ -412,6 +412,8 @@ def _stop(process: subprocess.Popen | None) -> None:
 
 
 def _create_channel(database_url: str) -> str:
+    # Commands other than serve/migrate never create a database: make it first.
+    subprocess.run([EVENTGATE, "migrate", "--database-url", database_url], check=True, capture_output=True)
     output = subprocess.run(
         [EVENTGATE, "channel", "create", "--name", "bench", "--password", PASSWORD, "--json",
          "--database-url", database_url],

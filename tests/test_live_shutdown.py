@@ -32,6 +32,9 @@ def _free_port() -> int:
 
 
 def _create_key(database_url: str, workdir: Path) -> str:
+    # Commands other than serve/migrate never create a database: make it first.
+    subprocess.run([EVENTGATE, "migrate", "--database-url", database_url], cwd=workdir, capture_output=True,
+                   timeout=60, check=True)
     result = subprocess.run([EVENTGATE, "key", "create", "--user", "watcher", "--database-url", database_url,
                              "--json"], cwd=workdir, capture_output=True, text=True, timeout=60, check=True)
     return json.loads(result.stdout)["key"]
