@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
@@ -104,3 +105,15 @@ def client_on(base_url: str, node: str, attempts: int = 200) -> Iterator[httpx.C
         finally:
             client.close()
     raise AssertionError(f"no connection reached worker {node} in {attempts} attempts")
+
+
+def wait_until_serving(process: subprocess.Popen, base_url: str, log_path: Path, timeout: float = 60) -> None:
+    """Until `eventgate serve` answers /healthz; fails with its log if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log_path.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        assert time.monotonic() < deadline, f"eventgate serve did not become ready:\n{log_path.read_text()}"
+        time.sleep(0.05)

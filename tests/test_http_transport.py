@@ -14,29 +14,12 @@ import uvicorn
 
 from eventgate.api.http_transport import OneWriteHttpProtocol
 from tests.conftest import PASSWORD
+from tests.raw_http import read_response
 
 
 def _address(server: Any) -> tuple[str, int]:
     host, port = server.base_url.removeprefix("http://").split(":")
     return host, int(port)
-
-
-def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 response with a Content-Length off the socket; the rest stays in buffer."""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed mid-head: {bytes(buffer)!r}"
-        buffer.extend(chunk)
-    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed mid-body"
-        rest += chunk
-    buffer[:] = rest[length:]
-    return int(status_line.split()[1]), headers, rest[:length]
 
 
 def _connect(server: Any) -> socket.socket:
@@ -50,7 +33,7 @@ def test_many_responses_on_one_connection_each_arrive_whole(server):
         buffer = bytearray()
         for _ in range(50):
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            status, headers, body = _read_response(sock, buffer)
+            status, headers, body = read_response(sock, buffer)
             assert status == 200
             assert json.loads(body) == {"status": "ok"}
         assert buffer == b""
@@ -68,7 +51,7 @@ def test_pipelined_requests_are_answered_in_order(server, channel):
     with _connect(server) as sock:
         sock.sendall(requests)
         buffer = bytearray()
-        answers = [_read_response(sock, buffer) for _ in range(4)]
+        answers = [read_response(sock, buffer) for _ in range(4)]
     assert [status for status, _, _ in answers] == [200, 200, 400, 200]
     assert "event_id" in json.loads(answers[1][2])
     assert json.loads(answers[2][2])["error_code"] == "invalid_json"
@@ -107,7 +90,7 @@ def test_100_continue_is_sent_before_the_body_is(server, channel):
         assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         buffer = bytearray(interim.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))
         sock.sendall(body)
-        status, _, reply = _read_response(sock, buffer)
+        status, _, reply = read_response(sock, buffer)
     assert status == 200
     assert "event_id" in json.loads(reply)
 

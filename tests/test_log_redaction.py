@@ -21,6 +21,7 @@ import pytest
 from websockets.sync.client import connect
 
 from eventgate.log_redaction import RedactingFilter, logging_config, redact
+from tests.processes import wait_until_serving
 
 EVENTGATE = str(Path(sys.executable).with_name("eventgate"))
 PASSWORD = "channel-password-Zq81"
@@ -62,16 +63,7 @@ def test_serve_logs_no_secret(level, tmp_path):
              "--gateway-token", GATEWAY_TOKEN, "--log-level", level],
             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "eventgate serve did not become ready"
-            time.sleep(0.05)
+        wait_until_serving(process, base, log_path)
 
         headers = {"Authorization": f"Bearer {other_key}", "X-Api-Key": other_key, "Cookie": f"s={COOKIE}",
                    "Proxy-Authorization": f"Bearer {GATEWAY_TOKEN}"}

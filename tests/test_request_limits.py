@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from eventgate.api import http_transport
 from eventgate.api.http_transport import (
     HEAD_TIMEOUT_SECONDS,
     MAX_HEADER_BYTES,
     MAX_URL_BYTES,
     OneWriteHttpProtocol,
 )
+from tests.raw_http import read_response
 
 
 def _address(server: Any) -> tuple[str, int]:
@@ -32,23 +32,6 @@ def _connect(server: Any, timeout: float = 10) -> socket.socket:
     sock = socket.create_connection(_address(server), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
-
-
-def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], bytes]:
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed mid-head: {bytes(buffer)!r}"
-        buffer.extend(chunk)
-    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed mid-body"
-        rest += chunk
-    buffer[:] = rest[length:]
-    return int(status_line.split()[1]), headers, rest[:length]
 
 
 def _assert_closed(sock: socket.socket, buffer: bytearray) -> None:
@@ -70,7 +53,7 @@ def _refused(server: Any, request: bytes) -> tuple[int, dict[str, str], bytes, f
     with _connect(server) as sock:
         sock.sendall(request)
         buffer = bytearray()
-        status, headers, body = _read_response(sock, buffer)
+        status, headers, body = read_response(sock, buffer)
         elapsed = time.monotonic() - started
         _assert_closed(sock, buffer)
     return status, headers, body, elapsed
@@ -80,7 +63,7 @@ def _healthz(server: Any) -> float:
     started = time.monotonic()
     with _connect(server) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, _, _ = _read_response(sock, bytearray())
+        status, _, _ = read_response(sock, bytearray())
     assert status == 200
     return time.monotonic() - started
 
@@ -112,7 +95,7 @@ def test_a_20_kib_url_is_414(server):
 def test_a_url_under_the_cap_is_served(server):
     with _connect(server) as sock:
         sock.sendall(b"GET /healthz?q=" + b"a" * (15 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, _, _ = _read_response(sock, bytearray())
+        status, _, _ = read_response(sock, bytearray())
     assert status == 200
 
 
@@ -129,7 +112,7 @@ def test_a_normal_request_with_8_kib_of_headers_is_served(server):
         buffer = bytearray()
         for _ in range(3):  # and the connection stays usable
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
-            status, _, body = _read_response(sock, buffer)
+            status, _, body = read_response(sock, buffer)
             assert status == 200
             assert json.loads(body) == {"status": "ok"}
 
@@ -167,7 +150,7 @@ def test_a_100_mb_header_is_refused_after_the_cap_without_being_read(server):
                         pass
             sock.setblocking(True)
             sock.settimeout(10)
-            status, headers, body = _read_response(sock, buffer)
+            status, headers, body = read_response(sock, buffer)
             _assert_closed(sock, buffer)
     finally:
         stop.set()
@@ -184,7 +167,7 @@ def test_pipelined_requests_before_an_oversized_head_are_answered_first(server):
     with _connect(server) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + big)
         buffer = bytearray()
-        answers = [_read_response(sock, buffer)[0] for _ in range(3)]
+        answers = [read_response(sock, buffer)[0] for _ in range(3)]
         _assert_closed(sock, buffer)
     assert answers == [200, 200, 431]
 
@@ -200,7 +183,7 @@ def test_a_head_that_stalls_gets_408_within_the_timeout(server, short_head_timeo
     with _connect(server) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         buffer = bytearray()
-        status, headers, body = _read_response(sock, buffer)
+        status, headers, body = read_response(sock, buffer)
         elapsed = time.monotonic() - started
         _assert_closed(sock, buffer)
     assert status == 408
@@ -220,7 +203,7 @@ def test_a_head_dribbled_byte_by_byte_still_times_out(server, short_head_timeout
                 break
             if select.select([sock], [], [], 0.05)[0]:
                 break
-        status, _, _ = _read_response(sock, buffer)
+        status, _, _ = read_response(sock, buffer)
     assert status == 408
     assert time.monotonic() - started < short_head_timeout + 2
 
@@ -229,10 +212,10 @@ def test_an_idle_keep_alive_connection_is_not_timed_out_as_a_slow_head(server, s
     with _connect(server) as sock:
         buffer = bytearray()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert _read_response(sock, buffer)[0] == 200
+        assert read_response(sock, buffer)[0] == 200
         time.sleep(short_head_timeout * 3)  # idle longer than the head timeout, under keep-alive's 5 s
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert _read_response(sock, buffer)[0] == 200
+        assert read_response(sock, buffer)[0] == 200
 
 
 def test_a_slow_body_is_not_a_slow_head(server, channel, short_head_timeout):
@@ -243,7 +226,7 @@ def test_a_slow_body_is_not_a_slow_head(server, channel, short_head_timeout):
                      f"Content-Type: application/json\r\nContent-Length: {len(create)}\r\n\r\n".encode())
         time.sleep(short_head_timeout * 2)
         sock.sendall(create)
-        status, _, body = _read_response(sock, bytearray())
+        status, _, body = read_response(sock, bytearray())
     assert status == 200, body
 
 

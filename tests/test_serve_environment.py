@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import uvicorn
 from click.testing import CliRunner
 
 from eventgate.cli import main, settings_from_environment
+from tests.processes import wait_until_serving
 
 
 def _clean_environment() -> dict[str, str]:
@@ -148,16 +148,7 @@ def test_a_real_serve_configured_only_by_variables(tmp_path):
                                    env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
+        wait_until_serving(process, base, log_path)
         # The admin command run from the same directory finds the server's database (./data).
         created = subprocess.run([sys.executable, "-m", "eventgate", "channel", "create", "--name", "n",
                                   "--password", "password-123", "--json"], cwd=tmp_path, env=_clean_environment(),
