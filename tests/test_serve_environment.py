@@ -67,6 +67,10 @@ CASES = [
     ("--write-timeout", "EVENTGATE_WRITE_TIMEOUT", "2.5", "4.5", "write_timeout", 2.5, 4.5),
     ("--write-queue-size", "EVENTGATE_WRITE_QUEUE_SIZE", "123", "456", "write_queue_size", 123, 456),
     ("--log-level", "EVENTGATE_LOG_LEVEL", "warning", "debug", "log_level", "warning", "debug"),
+    ("--log-format", "EVENTGATE_LOG_FORMAT", "json", "text", "log_format", "json", "text"),
+    ("--forwarded-allow-ips", "EVENTGATE_FORWARDED_ALLOW_IPS", "10.0.0.1", "10.0.0.0/8", "forwarded_allow_ips",
+     "10.0.0.1", "10.0.0.0/8"),
+    ("--retention-days", "EVENTGATE_RETENTION_DAYS", "30", "7.5", "retention_days", 30.0, 7.5),
 ]
 
 

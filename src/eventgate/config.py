@@ -68,6 +68,13 @@ class Settings:
     password_attempts: int = 10
     password_attempt_window: float = 60.0
     log_level: str = "info"
+    # "text" (uvicorn's lines) or "json" (one JSON object per line, for log shippers).
+    log_format: str = "text"
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma list of addresses or
+    # networks, "*" for any); None: the peer address is the client's.
+    forwarded_allow_ips: str | None = None
+    # Closed events older than this many days are removed with their operations; None keeps all.
+    retention_days: float | None = None
     # Heartbeat on live streams, seconds (at most 30 by the contract).
     heartbeat_seconds: float = 15.0
     subscriber_queue_size: int = 1024

@@ -119,7 +119,7 @@ class RedactingFilter(logging.Filter):
             record.msg, record.args = redacted, None
 
 
-def logging_config(log_level: str) -> dict[str, Any]:
+def logging_config(log_level: str, log_format: str = "text") -> dict[str, Any]:
     """uvicorn's default logging configuration with the redacting filter on every handler, and
     the root logger (websockets, httpx, eventgate's own loggers) on the same filtered handler
     at WARNING or `log_level` if higher (as Python's last-resort handler logged it)."""

@@ -81,6 +81,10 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     if env.get("EVENTGATE_WRITE_QUEUE_SIZE"):
         settings.write_queue_size = int(env["EVENTGATE_WRITE_QUEUE_SIZE"])
     settings.log_level = env.get("EVENTGATE_LOG_LEVEL", settings.log_level)
+    settings.log_format = env.get("EVENTGATE_LOG_FORMAT") or settings.log_format
+    settings.forwarded_allow_ips = env.get("EVENTGATE_FORWARDED_ALLOW_IPS") or None
+    if env.get("EVENTGATE_RETENTION_DAYS"):
+        settings.retention_days = float(env["EVENTGATE_RETENTION_DAYS"])
     return settings
 
 
@@ -117,9 +121,18 @@ def main() -> None:
               help="Writes waiting at once per process; beyond it a write answers 503 overloaded.")
 @click.option("--log-level", envvar="EVENTGATE_LOG_LEVEL", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--log-format", envvar="EVENTGATE_LOG_FORMAT", default="text", show_default=True,
+              type=click.Choice(["text", "json"]), help="json: one JSON object per line, for log shippers.")
+@click.option("--forwarded-allow-ips", envvar="EVENTGATE_FORWARDED_ALLOW_IPS", default=None,
+              help="Behind a reverse proxy: the proxy addresses (comma list, networks, or *) whose "
+                   "X-Forwarded-For gives the client address for the password limiter and the logs.")
+@click.option("--retention-days", envvar="EVENTGATE_RETENTION_DAYS", default=None,
+              type=click.FloatRange(min=0, min_open=True),
+              help="Remove closed events (and their operations) older than this many days.  [default: keep all]")
 def serve(host: str, port: int, database_url: str, broker_url: str | None, gateway_token: str | None,
           workers: int | None, strict_event_types: bool, idempotency_retention_days: float, write_timeout: float,
-          write_queue_size: int, log_level: str) -> None:
+          write_queue_size: int, log_level: str, log_format: str, forwarded_allow_ips: str | None,
+          retention_days: float | None) -> None:
     """Run the server (SQLite in --data-dir, ./data by default, when no database is given), one process per CPU.
 
     The processes share live subscribers through a local broker (Unix sockets in a directory
@@ -160,15 +173,19 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         "EVENTGATE_WORKERS": str(workers), "EVENTGATE_STRICT_EVENT_TYPES": "1" if strict_event_types else "",
         "EVENTGATE_IDEMPOTENCY_RETENTION_DAYS": str(idempotency_retention_days),
         "EVENTGATE_WRITE_TIMEOUT": str(write_timeout), "EVENTGATE_WRITE_QUEUE_SIZE": str(write_queue_size),
-        "EVENTGATE_LOG_LEVEL": log_level,
+        "EVENTGATE_LOG_LEVEL": log_level, "EVENTGATE_LOG_FORMAT": log_format,
+        "EVENTGATE_FORWARDED_ALLOW_IPS": forwarded_allow_ips or "",
+        "EVENTGATE_RETENTION_DAYS": str(retention_days) if retention_days else "",
         # Workers watch their supervisor and stop when it is gone (cli/workers.py).
         SUPERVISOR_PID: str(os.getpid()) if workers > 1 else "",
     }
     os.environ.update(environment)
     uvicorn.run(
         "eventgate.cli.workers:app_for_worker", factory=True, host=host, port=port, workers=workers,
-        loop="uvloop", http="eventgate.api.http_transport:OneWriteHttpProtocol", log_level=log_level, access_log=False, proxy_headers=False,
-        timeout_graceful_shutdown=10, log_config=logging_config(log_level),  # no secret in any log line
+        loop="uvloop", http="eventgate.api.http_transport:OneWriteHttpProtocol", log_level=log_level, access_log=False,
+        # Forwarded headers only from the proxies the operator names (never from anyone by default).
+        proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips or "127.0.0.1",
+        timeout_graceful_shutdown=10, log_config=logging_config(log_level, log_format),  # no secret in any log line
         # Live frames are encoded once and written as the same bytes to every subscriber
         # (api/live_transport.py); per-connection compression would cost a zlib context (tens
         # of KB) per subscriber and a compression per frame per subscriber.

@@ -163,3 +163,23 @@ idempotency_records = sa.Table(
     sa.PrimaryKeyConstraint("channel_id", "op_id", name="pk_idempotency_records"),
     sa.Index("ix_idempotency_created", "created_at"),
 )
+
+# Wrong channel passwords per (channel, client address) in the current window, shared by
+# every process (auth/passwords.py, service/channel_access.py).
+password_failures = sa.Table(
+    "password_failures", metadata,
+    sa.Column("channel_id", sa.String(26), nullable=False),
+    sa.Column("address", sa.String(64), nullable=False),
+    sa.Column("window_started_at", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("channel_id", "address", name="pk_password_failures"),
+    sa.Index("ix_password_failures_window", "window_started_at"),
+)
+
+# Per workspace, the highest seq retention removed operations up to (store/retention.py).
+retention_marks = sa.Table(
+    "retention_marks", metadata,
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("removed_through_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("removed_at", sa.BigInteger, nullable=False, server_default="0"),
+)
