@@ -125,6 +125,25 @@ def test_a_missing_postgresql_database_is_one_line_without_traceback(tmp_path: P
     assert len(output.strip().splitlines()) <= 3, output
 
 
+def test_a_database_of_a_newer_eventgate_is_one_line_without_traceback(tmp_path: Path) -> None:
+    """The database opens but cannot be migrated (it was written by a newer eventgate)."""
+    import sqlite3
+
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        connection.execute("INSERT INTO alembic_version VALUES ('9999')")
+    for workers in ("1", "2"):
+        result = subprocess.run(
+            [EVENTGATE, "serve", "--workers", workers, "--port", str(_free_port()), "--database-url",
+             f"sqlite:///{path}"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert "Traceback" not in output, output
+        assert any("cannot migrate the database" in line and "9999" in line for line in output.splitlines()), output
+        assert len(output.strip().splitlines()) <= 3, output
+
+
 def test_an_unsupported_scheme_is_one_clear_line(tmp_path: Path) -> None:
     result = _serve_until_exit("mysql://x", tmp_path)
     output = result.stdout + result.stderr
@@ -196,7 +215,7 @@ def test_the_start_up_summary_names_the_database_without_its_password(tmp_path: 
     summary = [line for line in output.splitlines() if "eventgate ready" in line]
     assert len(summary) == 1, output
     line = summary[0]
-    assert f"http://127.0.0.1:{port}" in line, line
+    assert f"dashboard http://127.0.0.1:{port}/" in line, line
     assert f"127.0.0.1:5432/{name}" in line, line
     assert "broker memory" in line, line
     assert "workers 1" in line, line

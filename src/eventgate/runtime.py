@@ -88,7 +88,7 @@ class Runtime:
         # own start lines, while eventgate's loggers only reach the log from WARNING up
         # (log_redaction.logging_config).
         logging.getLogger("uvicorn.error").info(
-            "eventgate ready: listening on http://%s:%d, database %s, broker %s, workers %d, "
+            "eventgate ready: dashboard http://%s:%d/, database %s, broker %s, workers %d, "
             "strict event types %s (pid %d)", host, settings.port, _redact(settings.database_url),
             _redact(settings.broker_url) if settings.broker_url else "memory", settings.workers,
             "on" if settings.strict_event_types else "off", os.getpid())

@@ -92,7 +92,25 @@ def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
     click.echo(json.dumps(payload) if as_json else text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "EVENTGATE"})
+class OneLineErrors(click.Group):
+    """Every command: a database that cannot be opened or migrated is one line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from eventgate.store.database import DatabaseOpenError
+
+        try:
+            return super().invoke(ctx)
+        except DatabaseOpenError as error:
+            raise OperatorError(str(error)) from None
+
+
+class OperatorError(click.ClickException):
+    def show(self, file=None) -> None:  # type: ignore[no-untyped-def, override]
+        click.echo(f"eventgate: {self.format_message()}", file=file, err=True)
+
+
+@click.group(cls=OneLineErrors,
+             context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "EVENTGATE"})
 @click.version_option(package_name="eventgate")
 def main() -> None:
     """eventgate: a self-hosted event gateway."""
@@ -161,12 +179,11 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
             from eventgate.broker.local import local_broker_url
 
             broker_url = local_broker_url(database_url)
+    if not (is_sqlite(normalize_url(database_url)) and _sqlite_in_memory(database_url)):
         # Migrate once here, before the workers start together (each would otherwise wait for
-        # the others' migration, and a slow one would make them fail to start).
-        try:
-            open_migrated(database_url).dispose()
-        except Exception as error:
-            raise click.ClickException(f"the database could not be opened and migrated: {error}") from error
+        # the others' migration, and a slow one would make them fail to start); a failure is
+        # one line here rather than a traceback from inside the server's start-up.
+        open_migrated(database_url).dispose()
     environment = {
         "EVENTGATE_HOST": host, "EVENTGATE_PORT": str(port), "EVENTGATE_DATABASE_URL": database_url,
         "EVENTGATE_BROKER_URL": broker_url or "", "EVENTGATE_GATEWAY_TOKEN": gateway_token or "",
@@ -205,8 +222,18 @@ def _sqlite_in_memory(database_url: str) -> bool:
 def open_migrated(database_url: str):  # type: ignore[no-untyped-def]
     from eventgate.store.database import migrate, open_database
 
+    import alembic.util
+    import sqlalchemy as sa
+
+    from eventgate.store.database import DatabaseOpenError, redact_url
+
     database = open_database(database_url)
-    migrate(database)
+    try:
+        migrate(database)
+    except (alembic.util.CommandError, sa.exc.SQLAlchemyError) as error:
+        database.dispose()
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0][:300]
+        raise DatabaseOpenError(f"cannot migrate the database {redact_url(database_url)}: {reason}") from None
     return database
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-import click
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -32,16 +31,11 @@ SUPPORTED_URLS = "use sqlite:///path/to/eventgate.db or postgresql://user:passwo
 SUPPORTED_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")
 
 
-class DatabaseOpenError(click.ClickException):
+class DatabaseOpenError(Exception):
     """The database URL is not one we support, or the database cannot be opened.
 
-    Its message is one line for the operator, naming the URL without its password. It is a
-    click.ClickException so that `eventgate serve` and every command that opens the database
-    end with that line and exit 1, not a traceback (uvicorn lets an error of the app factory
-    through to the command)."""
-
-    def show(self, file=None) -> None:  # type: ignore[no-untyped-def, override]
-        click.echo(f"eventgate: {self.format_message()}", file=file, err=True)
+    Its message is one line for the operator, naming the URL without its password; the
+    `eventgate` command prints it and exits 1 instead of a traceback (cli.OneLineErrors)."""
 
 
 class UnsupportedDatabaseURL(DatabaseOpenError, ValueError):
