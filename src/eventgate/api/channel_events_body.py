@@ -26,7 +26,7 @@ def _endpoint(kind: OperationKind):  # type: ignore[no-untyped-def]
                         "thing_id": receipt.thing_id, "accepted": True})
 
     endpoint.__name__ = f"{kind}_event_body_form"
-    endpoint.__doc__ = f"{kind.capitalize()} an event in the channel named in the body (seed 001)."
+    endpoint.__doc__ = f"{kind.capitalize()} an event in the channel named in the body (PushGo's gateway routes)."
     return endpoint
 
 

@@ -26,7 +26,7 @@ def _endpoint(kind: OperationKind):  # type: ignore[no-untyped-def]
         return JSONResponse({"event_id": outcome.receipt.event_id})
 
     endpoint.__name__ = f"{kind}_event_path_form"
-    endpoint.__doc__ = f"{kind.capitalize()} an event in the channel named in the path (seed 000)."
+    endpoint.__doc__ = f"{kind.capitalize()} an event in the channel named in the path (PushGo's channel routes)."
     return endpoint
 
 

@@ -66,7 +66,7 @@ class EventUpdateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ResourceEvent(msgspec.Struct):
-    """The seed-002 event object; every canonical field follows (see README)."""
+    """The Observli event object; every canonical field follows (docs/reference.md)."""
 
     id: str
     workspace_id: str

@@ -47,7 +47,7 @@ def _describe(found: EventType) -> str:
 
 @main.group("type")
 def event_type() -> None:
-    """Event types: the registry of event_type codes (seed 003)."""
+    """Event types: the registry of event_type codes (PushExpress's Custom events API)."""
 
 
 @event_type.command("list")

@@ -8,7 +8,7 @@ each change is one transaction on the writer engine, so a check and the change i
 Secrets are returned once, by the call that made them: a new key, a generated channel
 password. Only hashes are stored.
 
-Decisions (README "Administration"): deleting a channel keeps its events and their timelines
+Decisions (docs/reference.md, "API keys and administration"): deleting a channel keeps its events and their timelines
 (history is not lost with the channel; its producers can no longer write); the default
 channel cannot be deleted (409 `default_channel`); revoking a key takes effect on its next
 request (keys are looked up on every request, never cached).

@@ -1,7 +1,7 @@
 """Listing events for API-key callers (`GET /events`): query parameters → a filter, opaque
 cursors, and pages read off the event loop.
 
-Decisions (documented in README "Events REST resource"):
+Decisions (documented in docs/reference.md, Observli's Events API):
 - An empty parameter (`?q=`) is the same as an absent one, so that a search form can send
   every field; a parameter given twice, an unknown one, or a malformed value is a 400.
 - `since`/`until` compare with the `created` value the API shows (whole Unix seconds), both

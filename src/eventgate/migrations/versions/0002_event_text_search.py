@@ -8,7 +8,7 @@ same words ('simple' configuration: no stemming, no stop words) with a GIN index
 Why words and not substrings: a substring index (FTS5 trigram, pg_trgm) was built first and
 measured on 1,000,000 events. It cost the SQLite writer ~2.5x the CPU of a word index per
 write, and on PostgreSQL a substring of middling frequency took ~70 ms, because a trigram
-GIN scan must fetch and re-check every candidate before ordering; README "Text search".
+GIN scan must fetch and re-check every candidate before ordering; docs/design.md "Text search".
 
 Revision ID: 0002
 Revises: 0001
