@@ -56,6 +56,7 @@ def migrated(data_dir: Path) -> Path:
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
+    """(On a database in WAL mode it leaves the -wal and -shm files behind: it may not remove them.)"""
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
@@ -284,8 +285,8 @@ def test_restore_refuses_to_replace_an_existing_database_without_force(small_bac
     add_channel(data_dir, "already-here")
     line = refused_in_one_line(eventgate("restore", small_backup, "--data-dir", data_dir))
     assert str(data_dir / "eventgate.db") in line and "--force" in line
-    assert column(data_dir / "eventgate.db", "SELECT name FROM channels WHERE name != 'default'") == ["already-here"]
     assert sorted(p.name for p in data_dir.iterdir()) == ["eventgate.db"]
+    assert column(data_dir / "eventgate.db", "SELECT name FROM channels WHERE name != 'default'") == ["already-here"]
 
 
 def leave_a_wal_behind(database: Path, channel_name: str) -> None:
@@ -308,11 +309,11 @@ def test_restore_with_force_keeps_the_previous_database_whole_and_drops_its_wal(
     assert result.returncode == 0, result.stderr
     kept = Path(json.loads(result.stdout)["previous_kept_as"])
     assert kept.parent == data_dir and kept.name.startswith("eventgate.db.before-restore-")
+    assert sorted(p.name for p in data_dir.iterdir()) == ["eventgate.db", kept.name]
     # the previous database, with what only its WAL held, is one file of its own
     assert column(kept, "SELECT name FROM channels WHERE name != 'default'") == ["only-in-the-wal"]
     assert column(kept, "PRAGMA integrity_check") == ["ok"]
     assert column(database, "SELECT name FROM channels WHERE name != 'default'") == ["from-the-backup"]
-    assert sorted(p.name for p in data_dir.iterdir()) == ["eventgate.db", kept.name]
 
 
 def test_restore_migrates_and_reports_the_revision(small_backup, tmp_path):
