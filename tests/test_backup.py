@@ -20,10 +20,11 @@ from typing import Iterator
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 
 from eventgate.auth.passwords import hash_password
 from eventgate.store.channels import create_channel
-from eventgate.store.database import open_database
+from eventgate.store.database import alembic_config, migrate, open_database
 from eventgate.store.keys import create_key
 from eventgate.store.workspaces import create_workspace
 from tests.conftest import PASSWORD
@@ -50,8 +51,10 @@ def database_url_of(data_dir: Path) -> str:
 
 
 def migrated(data_dir: Path) -> Path:
-    result = eventgate("migrate", "--data-dir", data_dir)
-    assert result.returncode == 0, result.stderr
+    """A data directory with a database, as `eventgate migrate` leaves it."""
+    database = open_database(database_url_of(data_dir))
+    migrate(database)
+    database.dispose()
     return data_dir
 
 
@@ -69,8 +72,10 @@ def column(path: Path, sql: str, *parameters: object) -> list:
 
 
 def add_channel(data_dir: Path, name: str) -> None:
-    result = eventgate("channel", "create", "--name", name, "--password", PASSWORD, "--data-dir", data_dir)
-    assert result.returncode == 0, result.stderr
+    database = open_database(database_url_of(data_dir))
+    with database.writer.begin() as connection:
+        create_channel(connection, "default", name, hash_password(PASSWORD))
+    database.dispose()
 
 
 def refused_in_one_line(result: subprocess.CompletedProcess) -> str:
@@ -319,7 +324,7 @@ def test_restore_with_force_keeps_the_previous_database_whole_and_drops_its_wal(
 def test_restore_migrates_and_reports_the_revision(small_backup, tmp_path):
     result = eventgate("restore", small_backup, "--data-dir", tmp_path / "data")
     assert result.returncode == 0, result.stderr
-    revision = eventgate("migrate", "--data-dir", tmp_path / "data").stdout.split()[-1]
+    revision = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert f"schema revision {revision}" in result.stdout
     assert column(tmp_path / "data" / "eventgate.db", "SELECT version_num FROM alembic_version") == [revision]
 
