@@ -5,7 +5,9 @@ PostgreSQL has its own tools, which the refusal names."""
 from __future__ import annotations
 
 import shlex
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,8 @@ def backup(file: Path, database_url: str, force: bool, step_pages: int, step_pau
         f"pg_dump --format=custom --file={shlex.quote(str(file))} {{url}} "
         "(the password from PGPASSWORD or ~/.pgpass; see docs/backup.md)"))
     require_existing_database(database_url)
+    # Stopped by a service manager: end through the cleanup that removes the partial copy.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         result = backup_database(database, file, replace=force, step_pages=step_pages, step_pause=step_pause)
     except BackupError as error:

@@ -166,6 +166,7 @@ def restore_database(file: Path, database: Path, *, replace: bool = False) -> Re
 def check_backup(connection: sqlite3.Connection, file: Path) -> DatabaseContents:
     """The file is a sound SQLite database at a schema revision this eventgate knows."""
     _integrity(connection, file)
+    _check_revision_known(_revision(connection, file), file)
     return read_contents(connection, file)
 
 
@@ -263,7 +264,7 @@ def _processes_holding(database: Path) -> list[int]:
 
 def read_contents(connection: sqlite3.Connection, file: Path) -> DatabaseContents:
     """The schema revision and, per workspace, the last seq and the number of events."""
-    revision = _known_revision(connection, file)
+    revision = _revision(connection, file)
     try:
         rows = connection.execute(
             "SELECT w.id, w.name, coalesce(s.last_seq, 0),"
@@ -275,25 +276,28 @@ def read_contents(connection: sqlite3.Connection, file: Path) -> DatabaseContent
     return DatabaseContents(revision, [WorkspaceContents(*row) for row in rows])
 
 
-def _known_revision(connection: sqlite3.Connection, file: Path) -> str:
-    from alembic.script import ScriptDirectory
-
-    from eventgate.store.database import alembic_config
-
+def _revision(connection: sqlite3.Connection, file: Path) -> str:
     try:
         rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
     except sqlite3.DatabaseError:
         raise NotAnEventgateDatabase(f"{file} is not an eventgate database (it has no schema revision)") from None
     if len(rows) != 1:
         raise NotAnEventgateDatabase(f"{file} is not an eventgate database (it has {len(rows)} schema revisions)")
-    revision = rows[0][0]
+    return rows[0][0]
+
+
+def _check_revision_known(revision: str, file: Path) -> None:
+    """A revision outside this eventgate's migrations: a newer eventgate's, or another program's."""
+    from alembic.script import ScriptDirectory
+
+    from eventgate.store.database import alembic_config
+
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     known = {entry.revision for entry in script.walk_revisions()}
     if revision not in known:
         raise NotAnEventgateDatabase(
             f"{file} is at schema revision {revision}, which this eventgate does not know (its newest is "
             f"{script.get_current_head()}): it was made by a newer eventgate, or is not an eventgate database")
-    return revision
 
 
 def _integrity(connection: sqlite3.Connection, file: Path) -> str:
