@@ -310,6 +310,7 @@ def test_restore_with_force_keeps_the_previous_database_whole_and_drops_its_wal(
     add_channel(data_dir, "doomed")
     database = data_dir / "eventgate.db"
     leave_a_wal_behind(database, "only-in-the-wal")
+    database.chmod(0o640)
     result = eventgate("restore", small_backup, "--data-dir", data_dir, "--force", "--json")
     assert result.returncode == 0, result.stderr
     kept = Path(json.loads(result.stdout)["previous_kept_as"])
@@ -319,6 +320,7 @@ def test_restore_with_force_keeps_the_previous_database_whole_and_drops_its_wal(
     assert column(kept, "SELECT name FROM channels WHERE name != 'default'") == ["only-in-the-wal"]
     assert column(kept, "PRAGMA integrity_check") == ["ok"]
     assert column(database, "SELECT name FROM channels WHERE name != 'default'") == ["from-the-backup"]
+    assert database.stat().st_mode & 0o777 == 0o640  # the server that used the old one can open it
 
 
 def test_restore_migrates_and_reports_the_revision(small_backup, tmp_path):

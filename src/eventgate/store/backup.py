@@ -22,6 +22,7 @@ import contextlib
 import datetime
 import os
 import sqlite3
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -197,12 +198,15 @@ def _swap_in(partial: Path, database: Path) -> Path:
             connection.execute("PRAGMA locking_mode=EXCLUSIVE")
             # Leaving WAL mode checkpoints every committed frame and removes the -wal and -shm;
             # it is refused while any other connection is open.
-            connection.execute("PRAGMA journal_mode=DELETE")
+            [mode] = connection.execute("PRAGMA journal_mode=DELETE").fetchone()
             connection.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError as error:
             if _is_busy(error):
                 raise DatabaseInUse(_in_use_message(database)) from None
             raise
+        if mode != "delete":
+            raise DatabaseInUse(_in_use_message(database))
+        _take_ownership_of(database, partial)
         _remove_side_files(database)
         kept = _keep_previous(database)
         os.replace(partial, database)
@@ -211,6 +215,15 @@ def _swap_in(partial: Path, database: Path) -> Path:
     finally:
         connection.close()
     return kept
+
+
+def _take_ownership_of(database: Path, partial: Path) -> None:
+    """The new file gets the old one's permissions, and its owner where we may (as root), so the
+    server that used the old database can open the new one."""
+    info = database.stat()
+    os.chmod(partial, stat.S_IMODE(info.st_mode))
+    with contextlib.suppress(PermissionError):
+        os.chown(partial, info.st_uid, info.st_gid)
 
 
 def _place_new(partial: Path, database: Path) -> None:
