@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -39,7 +39,7 @@ def _postgresql_url(url: Any) -> str:
     return plain.render_as_string(hide_password=False)
 
 
-def _sqlite_file(database_url: str, postgresql_advice: str) -> Path:
+def _sqlite_file(database_url: str, postgresql_advice: Callable[[str], str]) -> Path:
     """The SQLite file behind the URL; a PostgreSQL URL is refused with the advice to use its tools."""
     import sqlalchemy as sa
 
@@ -47,7 +47,7 @@ def _sqlite_file(database_url: str, postgresql_advice: str) -> Path:
 
     url = sa.make_url(normalize_url(database_url))
     if not is_sqlite(str(url)):
-        raise Refused(postgresql_advice.format(url=shlex.quote(_postgresql_url(url))))
+        raise Refused(postgresql_advice(shlex.quote(_postgresql_url(url))))
     if not url.database or url.database == ":memory:" or "mode=memory" in database_url:
         raise Refused("an in-memory SQLite database belongs to its process: there is no file to copy")
     return Path(url.database).expanduser().resolve()
@@ -85,9 +85,9 @@ def backup(file: Path, database_url: str, force: bool, step_pages: int, step_pau
     """Copy the SQLite database, live, into FILE: one consistent snapshot, checked before FILE appears.
 
     The server goes on taking writes meanwhile. For PostgreSQL use pg_dump (docs/backup.md)."""
-    database = _sqlite_file(database_url, (
+    database = _sqlite_file(database_url, lambda url: (
         "eventgate backup copies SQLite databases; back up PostgreSQL with pg_dump: "
-        f"pg_dump --format=custom --file={shlex.quote(str(file))} {{url}} "
+        f"pg_dump --format=custom --file={shlex.quote(str(file))} {url} "
         "(the password from PGPASSWORD or ~/.pgpass; see docs/backup.md)"))
     require_existing_database(database_url)
     # Stopped by a service manager: end through the cleanup that removes the partial copy.
@@ -120,9 +120,9 @@ def restore(file: Path, database_url: str, force: bool, as_json: bool) -> None:
     The server must be stopped. For PostgreSQL use pg_restore (docs/backup.md)."""
     from eventgate.store.database import current_revision
 
-    database = _sqlite_file(database_url, (
+    database = _sqlite_file(database_url, lambda url: (
         "eventgate restore puts back SQLite backups; restore PostgreSQL with pg_restore: "
-        f"pg_restore --clean --if-exists --no-owner --dbname={{url}} {shlex.quote(str(file))} "
+        f"pg_restore --clean --if-exists --no-owner --dbname={url} {shlex.quote(str(file))} "
         "then eventgate migrate (see docs/backup.md)"))
     try:
         result = restore_database(file, database, replace=force)

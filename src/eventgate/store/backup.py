@@ -250,7 +250,8 @@ def _keep_previous(database: Path) -> Path:
 def _in_use_message(database: Path) -> str:
     holders = _processes_holding(database)
     who = f"process {', '.join(map(str, holders))}" if holders else "another process"
-    return f"the database {database} is in use by {who}: stop `eventgate serve` (and any other command using it), then restore"
+    return (f"the database {database} is in use by {who}: stop `eventgate serve` (and any other command "
+            "using it), then restore")
 
 
 def _processes_holding(database: Path) -> list[int]:
