@@ -5,6 +5,7 @@ refuses it at once, every other process within the sweep interval (about a secon
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -16,10 +17,12 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from eventgate.domain.times import now_ms
 from eventgate.store.database import migrate, open_database
-from eventgate.store.keys import create_key
+from eventgate.service.keys import KeyDirectory
+from eventgate.store.keys import create_key, revoke_key
 from eventgate.store.workspaces import create_workspace
 from tests.conftest import _backends, broker_urls, fresh_database_url
 from tests.live_client import (  # noqa: F401  (fixtures)
@@ -215,6 +218,68 @@ def test_a_key_created_by_the_cli_with_seconds_of_lifetime_ends_its_stream(live)
         welcome(ws)
         code, reason, _ = close_code(ws, timeout=DEADLINE)
     assert (code, reason) == (KEY_ENDED, "api key expired")
+
+
+# -- the lookup cache ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def key_reads(engine: Any) -> Iterator[list[str]]:
+    """The statements that look a key up by its hash, as the database receives them."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "api_keys" in statement and "key_hash" in statement:
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def test_many_requests_and_connections_with_one_key_read_it_once(live):
+    key = live.new_key(("subscribe", "events:read"))
+    with key_reads(live.server.runtime.database.reader) as reads:
+        for _ in range(10):
+            assert status_of(live.base_url, key) == 200
+        for _ in range(5):
+            with subscribe(live.base_url, key) as ws:
+                welcome(ws)
+    assert len(reads) == 1
+
+
+def test_the_cache_holds_at_most_its_bound_and_every_key_still_works(migrated_database):
+    with migrated_database.writer.begin() as connection:
+        workspace_id = create_workspace(connection, f"cache-{secrets.token_hex(4)}").id
+        keys = [create_key(connection, workspace_id, f"u{i}", ("subscribe",))[0] for i in range(5)]
+    directory = KeyDirectory(migrated_database, cache_size=3)
+
+    async def look_up_all() -> list[Any]:
+        return [await directory.find(key) for key in keys + keys]
+
+    found = asyncio.run(look_up_all())
+    assert all(key is not None for key in found)
+    assert directory.size == 3
+
+
+def test_a_key_revoked_elsewhere_is_forgotten_by_the_next_sweep(migrated_database):
+    with migrated_database.writer.begin() as connection:
+        workspace_id = create_workspace(connection, f"cache-{secrets.token_hex(4)}").id
+        plain, record = create_key(connection, workspace_id, "u", ("subscribe",))
+    directory = KeyDirectory(migrated_database)
+
+    async def revoke_then_sweep() -> tuple[Any, Any, Any]:
+        before = await directory.find(plain)
+        with migrated_database.writer.begin() as connection:
+            revoke_key(connection, workspace_id, record.id)
+        cached = await directory.find(plain)  # still served from this process's cache...
+        await directory.sweep()
+        return before, cached, await directory.find(plain)  # ...until the sweep
+
+    before, cached, after = asyncio.run(revoke_then_sweep())
+    assert before is not None and cached is not None and after is None
 
 
 # -- a server with several worker processes -----------------------------------------------------

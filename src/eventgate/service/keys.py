@@ -71,6 +71,11 @@ class KeyDirectory:
         self._streams: KeyStreams | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def size(self) -> int:
+        """How many keys are cached now."""
+        return len(self._cache)
+
     # -- lookups -------------------------------------------------------------------------
 
     async def find(self, plain: str) -> ApiKey | None:
@@ -145,6 +150,10 @@ class KeyDirectory:
 
     async def sweep(self) -> None:
         """Forget, and end the streams of, every key in use here that is no longer active."""
+        # Entries past their lifetime would be read afresh anyway: drop them rather than check them.
+        stale_before = time.monotonic() - self.ttl
+        for digest in [d for d, (_, read_at) in self._cache.items() if read_at <= stale_before]:
+            del self._cache[digest]
         in_use = {key.id: key for key, _ in self._cache.values()}
         if self._streams is not None:
             in_use.update(self._streams.keys_in_use())
