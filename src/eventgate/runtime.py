@@ -82,6 +82,7 @@ class Runtime:
         self.maintenance.start()
         if self.hub is not None:
             await self.hub.start()
+        self.keys.start(self.hub)
         settings = self.settings
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         # On uvicorn's logger: `serve` shows it at --log-level (info by default) beside uvicorn's
@@ -94,6 +95,7 @@ class Runtime:
             "on" if settings.strict_event_types else "off", os.getpid())
 
     async def stop(self) -> None:
+        await self.keys.stop()
         if self.hub is not None:
             await self.hub.stop()
         await anyio.to_thread.run_sync(self.writer.stop)

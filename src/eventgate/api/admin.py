@@ -194,10 +194,12 @@ async def revoke_key(request: Request) -> Response:
     try:
         key = await _admin_key(request)
         require_unrestricted(key, "manage API keys")
-        await anyio.to_thread.run_sync(_administration(request).revoke_key, key.workspace_id,
-                                       _path_token(request, "key_id", "key_not_found", "key"))
+        key_id = _path_token(request, "key_id", "key_not_found", "key")
+        await anyio.to_thread.run_sync(_administration(request).revoke_key, key.workspace_id, key_id)
     except DomainError as error:
         return failure(error)
+    # Refused here from now on, and its live streams end; other processes follow within a second.
+    request.app.state.runtime.keys.revoked(key_id)
     return Response(status_code=204)
 
 

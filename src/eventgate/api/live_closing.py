@@ -1,5 +1,6 @@
 """How a live connection ends, for WebSocket and SSE alike: the close codes, and the grace a
-slow consumer gets to read what is already on its way before it is dropped."""
+slow consumer gets to read what is already on its way before it is dropped, and the reason
+given when the stream's API key is revoked or expires."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ import asyncio
 import contextlib
 from typing import AsyncIterator
 
-from eventgate.hub.subscriber import SHUTDOWN, SLOW, Subscriber
+from eventgate.hub.subscriber import KEY_EXPIRED, KEY_REVOKED, SHUTDOWN, SLOW, Subscriber
 
+# The stream's API key was revoked or expired: reconnecting with the same key is refused (401).
+KEY_ENDED_CODE = 4001
+KEY_ENDED_REASONS = {KEY_REVOKED: "api key revoked", KEY_EXPIRED: "api key expired"}
 SLOW_CONSUMER_CODE = 4008
 INTERNAL_ERROR_CODE = 1011
 SERVICE_RESTART_CODE = 1012
 # How long a slow consumer's connection may take to read what is already on its way and the
 # close frame; after that the connection is given up without waiting any longer.
 SLOW_CLOSE_GRACE_SECONDS = 30.0
-# When the server stops, each connection gets this long to take the close frame (WebSocket
-# 1012, SSE `event: close`) before it is given up: the process must be gone well within a
-# container's stop timeout, whatever a client that stopped reading does.
+# When the server stops (or the stream's key ends), each connection gets this long to take the
+# close frame (WebSocket 1012 or 4001, SSE `event: close`) before it is given up: the process
+# must be gone well within a container's stop timeout, whatever a client that stopped reading does.
 SHUTDOWN_CLOSE_GRACE_SECONDS = 1.0
 
 
@@ -28,14 +32,15 @@ def slow_consumer_reason(subscriber: Subscriber) -> str:
 @contextlib.asynccontextmanager
 async def slow_close_deadline(subscriber: Subscriber) -> AsyncIterator[None]:
     """Runs the body without a time limit until the hub ends the subscriber as slow (or because
-    the server stops); from then on the body has SLOW_CLOSE_GRACE_SECONDS left (or
-    SHUTDOWN_CLOSE_GRACE_SECONDS), after which it raises TimeoutError."""
+    the server stops, or its key is revoked or expires); from then on the body has
+    SLOW_CLOSE_GRACE_SECONDS left (or SHUTDOWN_CLOSE_GRACE_SECONDS), after which it raises
+    TimeoutError."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as deadline:
         def on_end(reason: str) -> None:
             if reason == SLOW:
                 deadline.reschedule(loop.time() + SLOW_CLOSE_GRACE_SECONDS)
-            elif reason == SHUTDOWN:
+            elif reason == SHUTDOWN or reason in KEY_ENDED_REASONS:
                 deadline.reschedule(loop.time() + SHUTDOWN_CLOSE_GRACE_SECONDS)
 
         subscriber.on_end = on_end

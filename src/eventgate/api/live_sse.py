@@ -4,7 +4,8 @@ Same key, filters and frames as the WebSocket route. Every operation carries `id
 a browser's EventSource resumes exactly through Last-Event-ID (which wins over `since`). The
 welcome carries the id the stream starts from, so a stream dropped before its first event
 resumes without a gap too. A slow consumer gets a final `event: close` message naming the
-last seq sent, then the stream ends; EventSource then reconnects and resumes by itself.
+last seq sent, then the stream ends; EventSource then reconnects and resumes by itself. When
+the key is revoked or expires the final `event: close` says so (code 4001) and the stream ends.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from starlette.types import Receive, Scope, Send
 from eventgate.api.key_auth import require_key
 from eventgate.api.live_errors import live_error
 from eventgate.api.live_closing import (
+    KEY_ENDED_CODE,
+    KEY_ENDED_REASONS,
     SERVICE_RESTART_CODE,
     SLOW_CONSUMER_CODE,
     slow_close_deadline,
@@ -63,9 +66,9 @@ class EventStream:
         try:
             async with slow_close_deadline(subscriber):
                 reason = await self.hub.stream(subscriber, self.request.since, send_frame)
-                if reason in (SLOW, SHUTDOWN):
-                    code, text = ((SLOW_CONSUMER_CODE, slow_consumer_reason(subscriber)) if reason == SLOW
-                                  else (SERVICE_RESTART_CODE, "server stopping; resume with Last-Event-ID"))
+                close = _close_of(reason, subscriber)
+                if close is not None:
+                    code, text = close
                     body = encode({"type": "close", "code": code, "reason": text, "seq": subscriber.last_sent})
                     await send({"type": "http.response.body", "body": f"event: close\ndata: {body}\n\n".encode(),
                                 "more_body": True})
@@ -78,6 +81,17 @@ class EventStream:
             listener.cancel()
             with contextlib.suppress(BaseException):
                 await listener
+
+
+def _close_of(reason: str, subscriber: Subscriber) -> tuple[int, str] | None:
+    """The code and reason of the final `event: close`; None when the client left by itself."""
+    if reason == SLOW:
+        return SLOW_CONSUMER_CODE, slow_consumer_reason(subscriber)
+    if reason == SHUTDOWN:
+        return SERVICE_RESTART_CODE, "server stopping; resume with Last-Event-ID"
+    if reason in KEY_ENDED_REASONS:
+        return KEY_ENDED_CODE, KEY_ENDED_REASONS[reason]
+    return None
 
 
 async def _listen(receive: Receive, subscriber: Subscriber) -> None:
@@ -100,7 +114,7 @@ async def subscribe_sse(request: Request) -> Response | EventStream:
                                                 strict_event_types=runtime.settings.strict_event_types)
     except DomainError as error:
         return live_error(error)
-    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, subscription.filter)
+    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, subscription.filter, key=key)
     return EventStream(runtime.hub, subscriber, subscription)
 
 

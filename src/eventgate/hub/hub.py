@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable
 import anyio
 from prometheus_client import Counter, Gauge
 
+from eventgate.auth.keys import ApiKey
 from eventgate.broker.base import NODE_ID_LENGTH, Broker, BrokerUnavailable
 from eventgate.hub.filters import SubscriptionFilter
 from eventgate.hub.frames import Frame, event_frame, heartbeat_frame, operation_from_committed, welcome_frame
@@ -231,9 +232,24 @@ class Hub:
     # -- one subscription ----------------------------------------------------------------
 
     def subscriber(self, workspace_id: str, user_id: str, subscription_filter: SubscriptionFilter,
-                   queue_size: int | None = None) -> Subscriber:
+                   queue_size: int | None = None, key: ApiKey | None = None) -> Subscriber:
         return Subscriber(self.new_client_id(), user_id, workspace_id, subscription_filter,
-                          queue_size or self.queue_size)
+                          queue_size or self.queue_size, key)
+
+    def keys_in_use(self) -> dict[str, ApiKey]:
+        """The API keys this process's open streams were opened with, by key id."""
+        return {s.key.id: s.key for s in self.clients.values() if s.key is not None and s.ended is None}
+
+    def end_streams_of(self, reasons: dict[str, str]) -> int:
+        """End every open stream opened with one of these keys (key id → KEY_REVOKED or
+        KEY_EXPIRED); returns how many ended."""
+        ended = 0
+        for subscriber in list(self.clients.values()):
+            key = subscriber.key
+            if key is not None and subscriber.ended is None and key.id in reasons:
+                subscriber.end(reasons[key.id])
+                ended += 1
+        return ended
 
     async def stream(self, subscriber: Subscriber, since: int | None, send: SendFrame) -> str:
         """Serve one subscription until it ends; returns why (subscriber.SLOW, DISCONNECTED, SHUTDOWN).

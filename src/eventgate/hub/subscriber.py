@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 from typing import Callable, Protocol
 
+from eventgate.auth.keys import ApiKey
 from eventgate.hub.filters import SubscriptionFilter
 from eventgate.hub.frames import Frame
 
 SLOW = "slow"
 DISCONNECTED = "disconnected"
 SHUTDOWN = "shutdown"
+# The API key the subscription was opened with was revoked (or deleted), or it expired.
+KEY_REVOKED = "key_revoked"
+KEY_EXPIRED = "key_expired"
 
 
 class DirectConnection(Protocol):
@@ -29,14 +33,17 @@ class DirectConnection(Protocol):
 
 
 class Subscriber:
-    __slots__ = ("client_id", "user_id", "workspace_id", "filter", "limit", "queue", "position",
+    __slots__ = ("client_id", "user_id", "workspace_id", "key", "filter", "limit", "queue", "position",
                  "last_sent", "ended", "on_end", "direct", "busy", "_waiter")
 
     def __init__(self, client_id: str, user_id: str, workspace_id: str, subscription_filter: SubscriptionFilter,
-                 limit: int) -> None:
+                 limit: int, key: ApiKey | None = None) -> None:
         self.client_id = client_id
         self.user_id = user_id
         self.workspace_id = workspace_id
+        # The key the stream was opened with (shared, not copied): when it is revoked or
+        # expires, the stream ends.
+        self.key = key
         self.filter = subscription_filter
         self.limit = max(1, limit)
         self.queue: list[Frame] = []

@@ -10,8 +10,9 @@ password. Only hashes are stored.
 
 Decisions (docs/reference.md, "API keys and administration"): deleting a channel keeps its events and their timelines
 (history is not lost with the channel; its producers can no longer write); the default
-channel cannot be deleted (409 `default_channel`); revoking a key takes effect on its next
-request (keys are looked up on every request, never cached).
+channel cannot be deleted (409 `default_channel`); revoking a key takes effect at once on the
+process that revoked it and within about a second on every other (service.keys), ending its
+live streams too.
 """
 
 from __future__ import annotations
