@@ -204,6 +204,19 @@ def test_signing_out_forgets_the_key(page, server, workspace):
     expect(page.locator("#api-key")).to_be_visible()
 
 
+def test_a_revoked_key_signs_the_tab_out_with_a_message(page, server, workspace):
+    """The server ends the live stream of a revoked key (close code 4001): the tab signs out and
+    says why instead of reconnecting forever."""
+    key = server.create_key(("events:read", "subscribe"), workspace_id=workspace.id, user="night-shift")
+    sign_in(page, server, key)
+    expect(page.locator("html[data-live=live]")).to_have_count(1)
+    key_id = server.client(headers={"Authorization": f"Bearer {key}"}).get("/whoami").json()["data"]["id"]
+    assert workspace.api.delete(f"/admin/keys/{key_id}").status_code in (200, 204)
+    expect(page.locator("#api-key")).to_be_visible()
+    expect(page.get_by_text("Your key was revoked. Sign in with another key.")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('eventgate.key')") is None
+
+
 # -- the live board ---------------------------------------------------------------------------------
 
 

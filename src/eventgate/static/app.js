@@ -75,6 +75,10 @@ class Dashboard {
     if (identity.effective_scopes.includes("subscribe")) {
       this.feed = new LiveFeed(key);
       this.feed.addEventListener("state", () => this.showLiveState());
+      this.feed.addEventListener("revoked", (revoked) => this.signOut(
+        revoked.detail.reason === "api key expired"
+          ? "Your key has expired. Sign in with another key."
+          : "Your key was revoked. Sign in with another key."));
       this.feed.start();
     }
     this.showLiveState();

@@ -9,6 +9,7 @@ import { socketUrl } from "./api.js";
 
 const PATH = "api/v1/ws/subscribe";
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const KEY_REVOKED = 4001; // close code: the key was revoked or has expired
 
 export class LiveFeed extends EventTarget {
   constructor(key) {
@@ -83,6 +84,13 @@ export class LiveFeed extends EventTarget {
       this.socket = null;
       if (this.state === "stopped") return;
       this.dispatchEvent(new CustomEvent("dropped", { detail: { code: closed.code, reason: closed.reason } }));
+      if (closed.code === KEY_REVOKED) {
+        // The server ended the stream because the key was revoked or expired: retrying
+        // could only be refused again.
+        this.setState("stopped");
+        this.dispatchEvent(new CustomEvent("revoked", { detail: { reason: closed.reason } }));
+        return;
+      }
       this.scheduleRetry();
     });
   }
