@@ -124,3 +124,16 @@ def test_watch_keeps_retrying_while_the_server_is_unreachable():
     finally:
         _finish(process)
     assert "retrying" in process.stderr.read().decode()
+
+
+def test_watch_stops_when_its_key_expires_and_says_why(live):
+    import time
+
+    key = live.new_key(("subscribe",), expires_at=int(time.time() * 1000) + 2_000)
+    process = _watch(live.base_url, key, "--json")
+    try:
+        _, err = process.communicate(timeout=60)
+    finally:
+        _finish(process)
+    assert process.returncode == 2, err
+    assert "api key expired" in err.decode()

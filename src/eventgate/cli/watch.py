@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from eventgate.api.live_closing import KEY_ENDED_CODE, SLOW_CONSUMER_CODE
+
 import click
 
 from eventgate.cli import main
@@ -98,7 +100,10 @@ class Watcher:
                 self._status(f"refused ({status}): {detail}; retrying")
             except ConnectionClosed as closed:
                 received = closed.rcvd
-                if received is not None and received.code == 4008:
+                if received is not None and received.code == KEY_ENDED_CODE:  # revoked or expired: retrying cannot help
+                    self._status(f"the server ended the stream: {received.reason or 'api key revoked'}")
+                    return 2
+                if received is not None and received.code == SLOW_CONSUMER_CODE:
                     self._status(f"fell behind ({received.reason}); resuming after seq {self.position}")
                 else:
                     self._status(f"connection closed; resuming after seq {self.position}")
