@@ -100,7 +100,7 @@ async def subscribe_sse(request: Request) -> Response | EventStream:
                                                 strict_event_types=runtime.settings.strict_event_types)
     except DomainError as error:
         return live_error(error)
-    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, subscription.filter)
+    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, subscription.filter, transport="sse")
     return EventStream(runtime.hub, subscriber, subscription)
 
 

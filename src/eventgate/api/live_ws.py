@@ -48,7 +48,7 @@ async def subscribe_websocket(websocket: WebSocket) -> None:
         await _refuse(websocket, error)
         return
     await websocket.accept()
-    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, request.filter)
+    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, request.filter, transport="ws")
     await _serve(websocket, runtime.hub, subscriber, request)
 
 
