@@ -1,7 +1,8 @@
 """No secret reaches a log line, at any level, in either format (src/eventgate/log_redaction.py).
 
-A real `eventgate serve` at `--log-level debug` and `info` (and debug with `--log-format json`) is given API keys (in a WebSocket
-query, Authorization and X-Api-Key headers), a cookie, a channel password and a gateway token;
+A real `eventgate serve` at `--log-level debug` and `info` (debug again with `--log-format
+json`) is given API keys (in a WebSocket query, Authorization and X-Api-Key headers), a cookie,
+a channel password and a gateway token;
 its log must hold none of them, yet hold the redacted lines that would have carried them.
 Then the filter itself, on records with %-style args, tracebacks and uvicorn's access records.
 """
