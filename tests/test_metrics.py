@@ -20,7 +20,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PASSWORD, broker_urls
-from tests.live_client import EVENTGATE, SSE_PATH, ServeProcess, create, prepare_database, sse_events, subscribe, welcome
+from tests.live_client import (
+    EVENTGATE,
+    SSE_PATH,
+    ServeProcess,
+    create,
+    prepare_database,
+    sse_events,
+    subscribe,
+    welcome,
+)
 from tests.processes import alive, client_on, node_ids, pid_of_node, wait_for_workers
 
 pytestmark = pytest.mark.skipif(not Path(EVENTGATE).exists(), reason="the eventgate command is not installed")
