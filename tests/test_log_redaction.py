@@ -1,7 +1,8 @@
-"""No secret reaches a log line, at any level (src/eventgate/log_redaction.py).
+"""No secret reaches a log line, at any level, in either format (src/eventgate/log_redaction.py).
 
-A real `eventgate serve` at `--log-level debug` and `info` is given API keys (in a WebSocket
-query, Authorization and X-Api-Key headers), a cookie, a channel password and a gateway token;
+A real `eventgate serve` at `--log-level debug` and `info` (debug again with `--log-format
+json`) is given API keys (in a WebSocket query, Authorization and X-Api-Key headers), a cookie,
+a channel password and a gateway token;
 its log must hold none of them, yet hold the redacted lines that would have carried them.
 Then the filter itself, on records with %-style args, tracebacks and uvicorn's access records.
 """
@@ -42,8 +43,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.skipif(not Path(EVENTGATE).exists(), reason="the eventgate command is not installed")
-@pytest.mark.parametrize("level", ["debug", "info"])
-def test_serve_logs_no_secret(level, tmp_path):
+@pytest.mark.parametrize("level,log_format", [("debug", "text"), ("info", "text"), ("debug", "json")])
+def test_serve_logs_no_secret(level, log_format, tmp_path):
     database_url = f"sqlite:///{tmp_path / 'eventgate.sqlite'}"
     subprocess.run([EVENTGATE, "migrate", "--database-url", database_url], check=True, capture_output=True,
                    timeout=120)
@@ -60,7 +61,7 @@ def test_serve_logs_no_secret(level, tmp_path):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [EVENTGATE, "serve", "--port", str(port), "--workers", "1", "--database-url", database_url,
-             "--gateway-token", GATEWAY_TOKEN, "--log-level", level],
+             "--gateway-token", GATEWAY_TOKEN, "--log-level", level, "--log-format", log_format],
             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(process, base, log_path)
@@ -86,6 +87,11 @@ def test_serve_logs_no_secret(level, tmp_path):
         process.wait(30)
 
     text = log_path.read_text()
+    for secret in secrets:
+        assert secret not in text, f"{secret!r} was logged:\n{text}"
+    if log_format == "json":  # the same lines, as JSON: what they say is in their message
+        entries = [json.loads(line) for line in text.splitlines()]
+        text = "\n".join(entry["message"] + "\n" + entry.get("exception", "") for entry in entries)
     for secret in secrets:
         assert secret not in text, f"{secret!r} was logged:\n{text}"
     assert "wrong-gateway-token" not in text

@@ -15,13 +15,19 @@ after formatting) and replaces, with `***`: the values of secret-looking query o
 parameters (token, key, api_key, password, secret, auth …), the values of the Authorization,
 Proxy-Authorization, X-Api-Key, Cookie and Set-Cookie headers, bearer credentials, and any API
 key (`egk_…`) wherever it appears. Tracebacks and stack info are redacted the same way.
+
+Two formats (`serve --log-format`): `text`, uvicorn's own lines, and `json`, one JSON object
+per line for log shippers (JsonFormatter), on every handler alike, the filter still first.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
+import threading
+from datetime import datetime, timezone
 from typing import Any
 
 from eventgate.auth.keys import KEY_PREFIX
@@ -119,13 +125,64 @@ class RedactingFilter(logging.Filter):
             record.msg, record.args = redacted, None
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, pid, and the
+    traceback (`exception`) or stack (`stack`) when the record has one. uvicorn's access
+    records also give their parts (client, method, path, status)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        _log_stray_output()
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            entry["client"], entry["method"], entry["path"], _, entry["status"] = args
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
+
+
+def _log_stray_output() -> None:
+    """Warnings and a thread's uncaught exception are written to stderr as they are, past every
+    handler: in a JSON log, send them through logging (the filter, the formatter) instead."""
+    logging.captureWarnings(True)
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _log_thread_exception
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("eventgate").error("uncaught exception in thread %s", name,
+                                         exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
 def logging_config(log_level: str, log_format: str = "text") -> dict[str, Any]:
     """uvicorn's default logging configuration with the redacting filter on every handler, and
     the root logger (websockets, httpx, eventgate's own loggers) on the same filtered handler
-    at WARNING or `log_level` if higher (as Python's last-resort handler logged it)."""
+    at WARNING or `log_level` if higher (as Python's last-resort handler logged it). With
+    `log_format` json, every handler writes JsonFormatter's lines."""
     from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
+    if log_format not in ("text", "json"):
+        raise ValueError(f"unknown log format {log_format!r}: text or json")
     config = copy.deepcopy(LOGGING_CONFIG)
+    if log_format == "json":
+        config["formatters"] = {name: {"()": f"{__name__}.JsonFormatter"} for name in config["formatters"]}
     config.setdefault("filters", {})["redact_secrets"] = {"()": f"{__name__}.RedactingFilter"}
     for handler in config["handlers"].values():
         handler["filters"] = [*handler.get("filters", []), "redact_secrets"]

@@ -1,10 +1,51 @@
-"""Prometheus metrics, one registry per process."""
+"""Prometheus metrics: what eventgate counts, and the text `/metrics` answers with.
+
+One process (`serve --workers 1`, a server inside the tests): the metrics live in `registry`.
+
+Several worker processes (`serve --workers N`): uvicorn's workers share one socket, so a scrape
+reaches any of them. `serve` then gives them a private directory (PROMETHEUS_MULTIPROC_DIR,
+cli/workers.py) before they start, every value is kept in a file there, and whichever worker
+answers reads every worker's files: one scrape sees the whole server. That mode is chosen by
+prometheus_client when it is first imported, so the variable must be set before the worker
+imports anything. In it, a gauge says how the workers' values combine (`multiprocess_mode`:
+livesum adds the live workers', livemin takes the lowest), and neither Info metrics nor custom
+collectors are shared: the one Info eventgate has (`eventgate_node`, which process answered)
+is about the answering process only, so it lives in `answering_process` and is added to the
+text as it is.
+
+No label carries a raw path, an id or a secret: requests are labelled with their route's
+template (`/v1/channel/{channel_id}/event/create`), or `unmatched`.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values as _values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 registry = CollectorRegistry()
+# Metrics about the process that answers a scrape, never added up across workers.
+answering_process = CollectorRegistry()
+
+# -- HTTP ----------------------------------------------------------------------------------------
+
+http_requests = Counter(
+    "eventgate_http_requests", "HTTP requests answered, by method, route template and status class (2xx, 4xx…)",
+    ["method", "route", "status"], registry=registry,
+)
+http_request_seconds = Histogram(
+    "eventgate_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its response (for a Server-Sent Events stream: the "
+    "stream's life), by method and route template",
+    ["method", "route"], registry=registry,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# -- the writer (store/group_commit.py) ----------------------------------------------------------
 
 operations_committed = Counter(
     "eventgate_operations_committed", "Event operations committed, by kind", ["kind"], registry=registry
@@ -21,3 +62,33 @@ write_refusals = Counter(
     "eventgate_write_refusals", "Writes answered without being committed, by reason "
     "(overloaded, deadline, store_unavailable, store_rejected)", ["reason"], registry=registry,
 )
+write_queue_depth = Gauge(
+    "eventgate_write_queue_depth", "Writes waiting for the writer, the batch it is starting included, "
+    "when it last started one (0 once idle); summed over the worker processes",
+    registry=registry, multiprocess_mode="livesum",
+)
+
+
+def multiprocess() -> bool:
+    """Whether prometheus_client keeps values in PROMETHEUS_MULTIPROC_DIR (decided at its import)."""
+    return bool(getattr(_values.ValueClass, "_multiprocess", False))
+
+
+_scraped: CollectorRegistry | None = None
+
+
+def _scraped_registry() -> CollectorRegistry:
+    global _scraped
+    if not multiprocess():
+        return registry
+    if _scraped is None:
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, os.environ[MULTIPROCESS_DIRECTORY_VARIABLE])
+        _scraped = every_worker
+    return _scraped
+
+
+def exposition() -> tuple[bytes, str]:
+    """The body and content type of a `/metrics` answer: the whole server's metrics (every
+    worker's, in multiprocess mode), then the answering process's own."""
+    return generate_latest(_scraped_registry()) + generate_latest(answering_process), CONTENT_TYPE_LATEST

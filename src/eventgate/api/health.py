@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import anyio
 import sqlalchemy as sa
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from eventgate.api.envelope import JSONResponse
-from eventgate.metrics import registry
+from eventgate import metrics as prometheus_metrics
 
 
 async def healthz(request: Request) -> Response:
@@ -42,8 +41,10 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition."""
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition: the whole server's metrics, whichever worker answers (read from
+    files, so off the event loop)."""
+    body, content_type = await anyio.to_thread.run_sync(prometheus_metrics.exposition)
+    return Response(body, media_type=content_type)
 
 
 routes = [

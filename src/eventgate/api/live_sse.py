@@ -114,7 +114,8 @@ async def subscribe_sse(request: Request) -> Response | EventStream:
                                                 strict_event_types=runtime.settings.strict_event_types)
     except DomainError as error:
         return live_error(error)
-    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, subscription.filter, key=key)
+    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, subscription.filter, transport="sse",
+                                        key=key)
     return EventStream(runtime.hub, subscriber, subscription)
 
 

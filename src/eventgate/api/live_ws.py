@@ -50,7 +50,7 @@ async def subscribe_websocket(websocket: WebSocket) -> None:
         await _refuse(websocket, error)
         return
     await websocket.accept()
-    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, request.filter, key=key)
+    subscriber = runtime.hub.subscriber(key.workspace_id, key.user_id, request.filter, transport="ws", key=key)
     await _serve(websocket, runtime.hub, subscriber, request)
 
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 from prometheus_client import Counter, Gauge, Info
 
-from eventgate.metrics import registry
+from eventgate.metrics import answering_process, registry
 
 log = logging.getLogger("eventgate.broker")
 
@@ -34,14 +34,24 @@ OUTBOX_SIZE = 10_000
 MAX_MESSAGE_BYTES = 256 * 1024
 NODE_ID_LENGTH = 12
 
-broker_connected = Gauge("eventgate_broker_connected", "1 while the broker connection is up", registry=registry)
+# 1 while every broker of every live worker is connected (in-process brokers are always).
+broker_connected = Gauge("eventgate_broker_connected", "1 while the broker connection is up (every worker's)",
+                         registry=registry, multiprocess_mode="livemin")
 broker_dropped = Counter("eventgate_broker_publish_dropped",
                          "Operation messages not published (broker down or outbox full)", registry=registry)
 broker_reconnects = Counter("eventgate_broker_reconnects", "Broker (re)connections", registry=registry)
 # Which process answered a scrape: client ids start with it, so a connection can be traced to
-# the process that holds it (serve runs several behind one port).
+# the process that holds it (serve runs several behind one port). About that process alone, so
+# never added up across workers (eventgate.metrics).
 node_info = Info("eventgate_node", "This process's node id (the first 12 characters of its client ids)",
-                 registry=registry)
+                 registry=answering_process)
+# Whether each broker of this process is connected: the gauge is 1 only while all are (a
+# process has one, but the tests run several servers in one process).
+_connected: dict[int, bool] = {}
+
+
+def _show_connected() -> None:
+    broker_connected.set(1 if _connected and all(_connected.values()) else 0)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
@@ -102,7 +112,20 @@ class Broker(ABC):
     def __init__(self, node_id: str | None = None) -> None:
         self.node_id = node_id or new_node_id()
         self.handler: BrokerHandler | None = None
+        self._connection_over = False
         node_info.info({"node_id": self.node_id, "pid": str(os.getpid())})
+
+    def _connection_changed(self, connected: bool) -> None:
+        """Say whether this broker is connected now (eventgate_broker_connected)."""
+        if not self._connection_over:  # a client library's callback may come after the stop
+            _connected[id(self)] = connected
+            _show_connected()
+
+    def _connection_ended(self) -> None:
+        """This broker has stopped: it no longer counts."""
+        self._connection_over = True
+        _connected.pop(id(self), None)
+        _show_connected()
 
     @abstractmethod
     async def start(self, handler: BrokerHandler) -> None:

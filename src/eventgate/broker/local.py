@@ -36,7 +36,6 @@ from eventgate.broker.base import (
     Broker,
     BrokerHandler,
     BrokerUnavailable,
-    broker_connected,
     broker_dropped,
     broker_reconnects,
     decode,
@@ -185,7 +184,7 @@ class LocalBroker(Broker):
         await self._listen()
         await self._scan()
         self._scanner = asyncio.get_running_loop().create_task(self._scan_loop())
-        broker_connected.set(1)
+        self._connection_changed(True)
         broker_reconnects.inc()
         handler.broker_reconnected()
 
@@ -203,7 +202,7 @@ class LocalBroker(Broker):
         for future, _ in self._replies.values():
             if not future.done():
                 future.set_result(None)
-        broker_connected.set(0)
+        self._connection_ended()
 
     async def _listen(self) -> None:
         prepare_run_directory(self.directory)

@@ -11,6 +11,7 @@ from eventgate.broker.base import Broker, BrokerHandler
 class MemoryBroker(Broker):
     async def start(self, handler: BrokerHandler) -> None:
         self.handler = handler
+        self._connection_changed(True)  # /readyz counts it as up: so does eventgate_broker_connected
 
     def publish_operations(self, operations: list[dict[str, Any]]) -> None:
         return None
@@ -22,4 +23,4 @@ class MemoryBroker(Broker):
         return True
 
     async def stop(self) -> None:
-        return None
+        self._connection_ended()

@@ -27,7 +27,6 @@ from eventgate.broker.base import (
     BrokerUnavailable,
     QueuedPublisher,
     backoff_delays,
-    broker_connected,
     broker_reconnects,
     decode,
     encode,
@@ -49,6 +48,7 @@ class NatsBroker(QueuedPublisher):
 
     async def start(self, handler: BrokerHandler) -> None:
         self.handler = handler
+        self._connection_changed(False)
         self._start_publisher()
         self._tasks.append(asyncio.get_running_loop().create_task(self._connect()))
 
@@ -105,7 +105,7 @@ class NatsBroker(QueuedPublisher):
                 await asyncio.wait_for(self._nc.close(), STOP_TIMEOUT)
             except Exception:
                 pass
-        broker_connected.set(0)
+        self._connection_ended()
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -131,15 +131,15 @@ class NatsBroker(QueuedPublisher):
         log.debug("broker error: %s", error)
 
     async def _on_disconnected(self) -> None:
-        broker_connected.set(0)
+        self._connection_changed(False)
         if not self._stopping:
             log.warning("broker connection lost; reconnecting")
 
     async def _on_reconnected(self) -> None:
-        broker_connected.set(1)
+        self._connection_changed(True)
         broker_reconnects.inc()
         if self.handler is not None:
             self.handler.broker_reconnected()
 
     async def _on_closed(self) -> None:
-        broker_connected.set(0)
+        self._connection_changed(False)

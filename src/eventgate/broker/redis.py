@@ -29,7 +29,6 @@ from eventgate.broker.base import (
     BrokerUnavailable,
     QueuedPublisher,
     backoff_delays,
-    broker_connected,
     broker_reconnects,
     decode,
     encode,
@@ -64,6 +63,7 @@ class RedisBroker(QueuedPublisher):
     async def start(self, handler: BrokerHandler) -> None:
         self.handler = handler
         self._client = self._new_client()
+        self._connection_changed(False)
         self._start_publisher()
         self._tasks.append(asyncio.get_running_loop().create_task(self._listen_loop()))
 
@@ -106,7 +106,7 @@ class RedisBroker(QueuedPublisher):
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._client.aclose(), STOP_TIMEOUT)
-        broker_connected.set(0)
+        self._connection_ended()
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -118,7 +118,7 @@ class RedisBroker(QueuedPublisher):
             try:
                 await pubsub.subscribe(self.ops_channel, self.node_channel)
                 self._listening = True
-                broker_connected.set(1)
+                self._connection_changed(True)
                 broker_reconnects.inc()
                 delays = backoff_delays()
                 log.info("broker connected (%s, node %s)", self.prefix, self.node_id)
@@ -135,7 +135,7 @@ class RedisBroker(QueuedPublisher):
                     log.warning("broker connection lost: %s; reconnecting", error)
             finally:
                 self._listening = False
-                broker_connected.set(0)
+                self._connection_changed(False)
                 try:
                     await asyncio.wait_for(asyncio.shield(self._close_quietly(pubsub, client)), STOP_TIMEOUT)
                 except BaseException:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import click
 
-from eventgate.cli.workers import SUPERVISOR_PID
+from eventgate.cli.workers import SUPERVISOR_PID, share_metrics
 from eventgate.config import MAX_WORKERS, Settings, default_workers
 
 DURATION = re.compile(r"^([0-9]+)([smhdw])\Z")
@@ -197,6 +197,8 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         SUPERVISOR_PID: str(os.getpid()) if workers > 1 else "",
     }
     os.environ.update(environment)
+    if workers > 1:
+        share_metrics()  # any worker answers a scrape with every worker's metrics (cli/workers.py)
     uvicorn.run(
         "eventgate.cli.workers:app_for_worker", factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="eventgate.api.http_transport:OneWriteHttpProtocol", log_level=log_level, access_log=False,

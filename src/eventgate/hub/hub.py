@@ -43,8 +43,10 @@ CLIENT_ID = re.compile(r"[0-9a-f]{32}")
 FLUSH_SLICE = 256
 FRAME_CACHE_BYTES = 16 * 2**20
 
-live_subscribers = Gauge("eventgate_live_subscribers", "Open live subscriptions (WebSocket and SSE)",
-                         registry=registry)
+live_subscribers = Gauge("eventgate_live_subscribers", "Open live subscriptions, by transport (ws, sse)",
+                         ["transport"], registry=registry, multiprocess_mode="livesum")
+for _transport in ("ws", "sse"):  # both shown from the start, at 0
+    live_subscribers.labels(_transport)
 frames_queued = Counter("eventgate_live_frames_queued", "Event frames queued for subscribers", registry=registry)
 slow_consumers = Counter("eventgate_live_slow_consumers", "Subscribers cut off because their queue was full",
                          registry=registry)
@@ -232,9 +234,9 @@ class Hub:
     # -- one subscription ----------------------------------------------------------------
 
     def subscriber(self, workspace_id: str, user_id: str, subscription_filter: SubscriptionFilter,
-                   queue_size: int | None = None, key: ApiKey | None = None) -> Subscriber:
+                   queue_size: int | None = None, *, transport: str, key: ApiKey | None = None) -> Subscriber:
         return Subscriber(self.new_client_id(), user_id, workspace_id, subscription_filter,
-                          queue_size or self.queue_size, key)
+                          queue_size or self.queue_size, transport, key)
 
     def keys_in_use(self) -> dict[str, ApiKey]:
         """The API keys this process's open streams were opened with, by key id."""
@@ -262,7 +264,8 @@ class Hub:
         workspace_id = subscriber.workspace_id
         sequencer = await self._attach(workspace_id)
         self.clients[subscriber.client_id] = subscriber
-        live_subscribers.inc()
+        subscribed = live_subscribers.labels(subscriber.transport)
+        subscribed.inc()
         if self._closing or self._stopped:  # the stop began while the sequencer was attached
             subscriber.end(SHUTDOWN)
         subscriber.busy = True  # until the live loop: replayed frames go first
@@ -291,7 +294,7 @@ class Hub:
                 subscriber.busy = True
             return subscriber.ended
         finally:
-            live_subscribers.dec()
+            subscribed.dec()
             self._detach(subscriber)
 
     @staticmethod

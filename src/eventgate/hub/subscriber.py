@@ -34,10 +34,10 @@ class DirectConnection(Protocol):
 
 class Subscriber:
     __slots__ = ("client_id", "user_id", "workspace_id", "key", "filter", "limit", "queue", "position",
-                 "last_sent", "ended", "on_end", "direct", "busy", "_waiter")
+                 "last_sent", "ended", "on_end", "direct", "busy", "transport", "_waiter")
 
     def __init__(self, client_id: str, user_id: str, workspace_id: str, subscription_filter: SubscriptionFilter,
-                 limit: int, key: ApiKey | None = None) -> None:
+                 limit: int, transport: str, key: ApiKey | None = None) -> None:
         self.client_id = client_id
         self.user_id = user_id
         self.workspace_id = workspace_id
@@ -58,6 +58,7 @@ class Subscriber:
         self.direct: DirectConnection | None = None
         # True while the subscriber's own task is writing (replay, backpressure): then only it writes.
         self.busy = True
+        self.transport = transport  # "ws" or "sse", for the subscriber gauge
         self._waiter: asyncio.Future[None] | None = None
 
     def push(self, frame: Frame) -> bool:

@@ -39,7 +39,13 @@ from eventgate.domain.errors import DomainError
 from eventgate.domain.lifecycle import LifecycleCommand
 from eventgate.domain.operations import CommittedOperation, WriteOutcome
 from eventgate.domain.times import now_ms
-from eventgate.metrics import operations_committed, write_batch_seconds, write_batch_size, write_refusals
+from eventgate.metrics import (
+    operations_committed,
+    write_batch_seconds,
+    write_batch_size,
+    write_queue_depth,
+    write_refusals,
+)
 from eventgate.store.database import Database, WalCheckpointer
 from eventgate.store.dialects import write_statements
 from eventgate.store.write_batch import WriteBatch, WriteRequest
@@ -212,12 +218,15 @@ class GroupCommit:
             elif self._stopping:
                 return
             else:
+                if self._queue.empty():
+                    write_queue_depth.set(0)  # idle
                 first = self._queue.get()
                 if first is None:
                     self._stopping = True
                     return
                 batch = [first]
             batch.extend(self._take_waiting(MAX_BATCH - len(batch)))
+            write_queue_depth.set(len(batch) + len(self._carried) + self._queue.qsize())
             self._busy_since = time.monotonic()
             try:
                 results = self._commit(batch)
