@@ -72,7 +72,7 @@ def test_serve_logs_one_json_object_per_line_and_no_secret(workers, tmp_path):
         assert {"time", "level", "logger", "message", "pid"} <= set(entry), entry
         assert datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).utcoffset().total_seconds() == 0
     messages = [entry["message"] for entry in entries]
-    summaries = [m for m in messages if m.startswith("eventgate ready: listening on ")]
+    summaries = [m for m in messages if m.startswith("eventgate ready: dashboard http://")]
     assert len(summaries) == workers, messages
     # The WebSocket handshake line was logged, its key redacted.
     assert any("/api/v1/ws/subscribe?token=***" in m for m in messages), messages
