@@ -247,6 +247,20 @@ def test_producers_behind_a_trusted_proxy_have_limits_of_their_own(proxied, data
     assert post(proxied.base_url, channel, "wrong-password", good).status_code == 403
 
 
+def test_an_ipv6_client_is_counted_by_its_64_network(proxied, database):
+    channel = new_channel(database)
+    lock_out(proxied.base_url, channel, "2001:db8:1:2::1")
+    assert post(proxied.base_url, channel, PASSWORD, "2001:db8:1:2:ffff:ffff:ffff:ffff").status_code == 429
+    assert post(proxied.base_url, channel, PASSWORD, "2001:db8:1:3::1").status_code == 200
+
+
+def test_a_forwarded_address_of_any_length_is_answered(proxied, database):
+    channel = new_channel(database)
+    reply = post(proxied.base_url, channel, "wrong-password", "not-an-address-" + "x" * 300)
+    assert reply.status_code == 403
+    assert error_code(reply) == "password_mismatch"
+
+
 def test_without_forwarded_allow_ips_x_forwarded_for_cannot_escape_a_lockout(direct, database):
     channel = new_channel(database)
     lock_out(direct.base_url, channel, new_address())  # the header is ignored: this locks 127.0.0.1
