@@ -38,8 +38,8 @@ VERIFICATIONS = re.compile(r"^eventgate_password_verifications_total\{[^}]*\} ([
 class LimiterServe(ServeProcess):
     """`eventgate serve --workers 1`, optionally believing X-Forwarded-For from 127.0.0.1."""
 
-    def __init__(self, database_url: str, *, forwarded_allow_ips: str | None) -> None:
-        super().__init__(database_url)
+    def __init__(self, database_url: str, *, forwarded_allow_ips: str | None, log_path: Path) -> None:
+        super().__init__(database_url, log_path=log_path)
         self.forwarded_allow_ips = forwarded_allow_ips
 
     def command(self) -> list[str]:
@@ -63,8 +63,9 @@ def database(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def _serve(database_url: str, forwarded_allow_ips: str | None) -> Iterator[LimiterServe]:
-    server = LimiterServe(database_url, forwarded_allow_ips=forwarded_allow_ips)
+def _serve(database_url: str, forwarded_allow_ips: str | None, log_directory: Path) -> Iterator[LimiterServe]:
+    server = LimiterServe(database_url, forwarded_allow_ips=forwarded_allow_ips,
+                          log_path=log_directory / f"serve-{secrets.token_hex(4)}.log")
     server.start()
     try:
         yield server
@@ -73,21 +74,26 @@ def _serve(database_url: str, forwarded_allow_ips: str | None) -> Iterator[Limit
 
 
 @pytest.fixture(scope="module")
-def proxied(database: Database, database_url: str) -> Iterator[LimiterServe]:
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve-logs")
+
+
+@pytest.fixture(scope="module")
+def proxied(database: Database, database_url: str, logs: Path) -> Iterator[LimiterServe]:
     """A server behind a "proxy" at 127.0.0.1: X-Forwarded-For names the client."""
-    yield from _serve(database_url, "127.0.0.1")
+    yield from _serve(database_url, "127.0.0.1", logs)
 
 
 @pytest.fixture(scope="module")
-def second(database: Database, database_url: str) -> Iterator[LimiterServe]:
+def second(database: Database, database_url: str, logs: Path) -> Iterator[LimiterServe]:
     """A second server process on the same database."""
-    yield from _serve(database_url, "127.0.0.1")
+    yield from _serve(database_url, "127.0.0.1", logs)
 
 
 @pytest.fixture(scope="module")
-def direct(database: Database, database_url: str) -> Iterator[LimiterServe]:
+def direct(database: Database, database_url: str, logs: Path) -> Iterator[LimiterServe]:
     """A server without --forwarded-allow-ips: the peer address is the client's."""
-    yield from _serve(database_url, None)
+    yield from _serve(database_url, None, logs)
 
 
 def new_channel(database: Database) -> str:
@@ -268,6 +274,15 @@ def test_without_forwarded_allow_ips_x_forwarded_for_cannot_escape_a_lockout(dir
         reply = post(direct.base_url, channel, password, new_address())
         assert reply.status_code == 429
         assert error_code(reply) == "too_many_attempts"
+
+
+def test_no_password_reaches_the_servers_logs(proxied, second, direct, database, logs):
+    channel = new_channel(database)
+    flood([proxied.base_url, second.base_url, direct.base_url], channel, new_address(), count=30)
+    assert post(proxied.base_url, channel, PASSWORD, new_address()).status_code == 200
+    text = "".join(path.read_text(errors="replace") for path in logs.glob("*.log"))
+    assert "wrong-guess" not in text
+    assert PASSWORD not in text
 
 
 # -- the shared count in the store --------------------------------------------------------------

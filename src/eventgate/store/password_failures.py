@@ -99,6 +99,7 @@ class PasswordFailures:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
-        """A short transaction on the reader pool, under the write lock."""
-        with self._turn, self._write_lock, self.database.reader.begin() as connection:
+        """A short transaction on the reader pool, under the write lock. The connection is taken
+        first: waiting for one while holding the lock would hold up every writer."""
+        with self._turn, self.database.reader.connect() as connection, self._write_lock, connection.begin():
             yield connection
