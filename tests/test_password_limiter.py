@@ -23,7 +23,7 @@ from eventgate.auth.passwords import VerificationPool, hash_password
 from eventgate.domain.times import now_ms
 from eventgate.store.channels import create_channel
 from eventgate.store.database import Database, migrate, open_database
-from eventgate.store.password_failures import PasswordFailures
+from eventgate.store.password_failures import Attempts, PasswordFailures
 from tests.conftest import PASSWORD
 from tests.helpers import body_form, error_code
 from tests.live_client import EVENTGATE, ServeProcess
@@ -307,7 +307,7 @@ def test_a_refunded_attempt_frees_its_place(failures, database):
     channel, address, now = new_channel(database), new_address(), now_ms()
     for _ in range(3):
         attempt = failures.reserve(channel, address, limit=3, window_ms=60_000, now=now)
-    failures.refund(channel, address, attempt.window_started_at)
+    failures.refund(channel, address, attempt.window_started_at, 60_000)
     assert failures.reserve(channel, address, limit=3, window_ms=60_000, now=now).admitted
 
 
@@ -318,6 +318,16 @@ def test_a_new_window_starts_the_count_again(failures, database):
     later = failures.reserve(channel, address, limit=3, window_ms=60_000, now=now + 60_000)
     assert (later.admitted, later.failures, later.window_started_at) == (True, 1, now + 60_000)
     assert failures.current(channel, address, window_ms=60_000, now=now + 120_000) is None
+
+
+def test_a_window_starts_again_when_its_first_attempt_fails(failures, database):
+    channel, address, now = new_channel(database), new_address(), now_ms()
+    first = failures.reserve(channel, address, limit=3, window_ms=60_000, now=now)
+    failures.start_window_at(channel, address, first.window_started_at, now + 5_000)  # a slow check later
+    assert failures.current(channel, address, window_ms=60_000, now=now + 62_000) == \
+        Attempts(1, now + 5_000)
+    failures.refund(channel, address, first.window_started_at, 60_000)  # still that window
+    assert failures.current(channel, address, window_ms=60_000, now=now + 62_000).failures == 0
 
 
 def test_old_rows_are_swept(failures, database):

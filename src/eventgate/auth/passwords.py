@@ -147,8 +147,16 @@ class AttemptLimiter:
         """An attempt counted in the store turned out to be the right password."""
         with self._lock:
             entry = self._entries.get((channel_id, address))
-            if entry is not None and entry.started == window_started_at:
+            if entry is not None and entry.started is not None and \
+                    window_started_at <= entry.started < window_started_at + self.window_ms:
                 entry.failures = max(0, entry.failures - 1)
+
+    def start_window_at(self, channel_id: str, address: str, window_started_at: int, now: int) -> None:
+        """The window that began at window_started_at starts again at its first failure."""
+        with self._lock:
+            entry = self._entries.get((channel_id, address))
+            if entry is not None and entry.started == window_started_at:
+                entry.started = max(entry.started, now)
 
     def _entry(self, key: tuple[str, str], now: int, *, create: bool) -> "_Attempts | None":
         entry = self._entries.get(key)

@@ -92,7 +92,10 @@ class SharedAttempts:
         return await self._run(self._reserve, channel_id, address)
 
     async def refund(self, channel_id: str, address: str, window_started_at: int) -> None:
-        await self._run(self.store.refund, channel_id, address, window_started_at)
+        await self._run(self.store.refund, channel_id, address, window_started_at, self.window_ms)
+
+    async def start_window_at(self, channel_id: str, address: str, window_started_at: int, now: int) -> None:
+        await self._run(self.store.start_window_at, channel_id, address, window_started_at, now)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -212,6 +215,15 @@ class ChannelAuthenticator:
                 await self.shared.refund(channel.id, address, attempts.window_started_at)
             except Exception as error:  # noqa: BLE001 — the count stays one too high until its window ends
                 log.warning("giving back a right channel password's attempt failed: %s", type(error).__name__)
+        elif attempts.failures == 1:
+            # The window's first attempt failed: the window runs from now, the moment the first
+            # wrong password is known, not from before its check (which a busy server makes long).
+            now = now_ms()
+            self.limiter.start_window_at(channel.id, address, attempts.window_started_at, now)
+            try:
+                await self.shared.start_window_at(channel.id, address, attempts.window_started_at, now)
+            except Exception as error:  # noqa: BLE001 — the window then ends a little earlier
+                log.warning("starting a wrong-password window failed: %s", type(error).__name__)
         return matched
 
 

@@ -3,8 +3,9 @@ process of a deployment shares one limit.
 
 An attempt is *reserved* before the slow check runs (the count goes up first) and *refunded*
 if the password turns out right, so the count is the number of slow checks that failed or are
-still running in the current window. A window starts with the first attempt and lasts
-`window_ms`; the next attempt after it starts a new one.
+still running in the current window. A window starts with its first attempt, and again when
+that attempt's check fails (the moment the first wrong password is known); it lasts
+`window_ms`, and the next attempt after it starts a new one.
 
 Each call is one tiny transaction outside the group-commit writer. On SQLite it takes the same
 cross-process write lock as the writer (store/write_lock.py), so it waits its turn in the
@@ -66,14 +67,28 @@ class PasswordFailures:
             failures, started = connection.execute(upsert).one()
         return Attempts(failures, started, admitted=failures <= limit)
 
-    def refund(self, channel_id: str, address: str, window_started_at: int) -> None:
-        """Give back an attempt whose password was right (only within the window it was counted in)."""
+    def refund(self, channel_id: str, address: str, window_started_at: int, window_ms: int) -> None:
+        """Give back an attempt whose password was right, in the window it was counted in (whose
+        start may have moved up to its first failure since, but no further)."""
         with self._writing() as connection:
             connection.execute(
                 sa.update(table)
                 .where(table.c.channel_id == channel_id, table.c.address == address,
-                       table.c.window_started_at == window_started_at, table.c.failures > 0)
+                       table.c.window_started_at >= window_started_at,
+                       table.c.window_started_at < window_started_at + window_ms, table.c.failures > 0)
                 .values(failures=table.c.failures - 1))
+
+    def start_window_at(self, channel_id: str, address: str, window_started_at: int, now: int) -> None:
+        """Start the window that began at `window_started_at` again at `now`, when its first
+        attempt has just failed: a window lasts from the first wrong password, however long the
+        check of it took."""
+        with self._writing() as connection:
+            connection.execute(
+                sa.update(table)
+                .where(table.c.channel_id == channel_id, table.c.address == address,
+                       table.c.window_started_at == window_started_at)
+                .values(window_started_at=sa.func.max(table.c.window_started_at, now)
+                        if self.database.is_sqlite else sa.func.greatest(table.c.window_started_at, now)))
 
     def current(self, channel_id: str, address: str, *, window_ms: int, now: int) -> Attempts | None:
         """The count in the current window, or None when there is none."""
