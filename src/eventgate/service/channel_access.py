@@ -172,7 +172,7 @@ class ChannelAuthenticator:
             if pending is None:
                 pending = asyncio.ensure_future(self._verify_slow(key, channel, password, address))
                 self._pending[key] = pending
-                pending.add_done_callback(lambda _: self._pending.pop(key, None))
+                pending.add_done_callback(self._forget_pending(key))
             try:
                 # shield: one cancelled request must not cancel the verification the others wait for.
                 return await asyncio.shield(pending)
@@ -182,6 +182,12 @@ class ChannelAuthenticator:
                 # The address that started the check was locked out; try in our own name.
                 self._refuse_if_locked_out(channel.id, address)
         raise verifications_overloaded()
+
+    def _forget_pending(self, key: bytes) -> Callable[[asyncio.Future[bool]], None]:
+        def forget(done: asyncio.Future[bool]) -> None:
+            if self._pending.get(key) is done:  # not a later check of the same password
+                del self._pending[key]
+        return forget
 
     async def _verify_slow(self, key: bytes, channel: Channel, password: str, address: str) -> bool:
         retry_after = self.limiter.begin(channel.id, address)
