@@ -13,11 +13,11 @@ from typing import Callable
 
 import anyio
 
-from eventgate.auth.passwords import AttemptLimiter
+from eventgate.auth.passwords import AttemptLimiter, VerificationPool
 from eventgate.broker import Broker, open_broker
 from eventgate.config import Settings
 from eventgate.hub import Hub
-from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory
+from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory, SharedAttempts
 from eventgate.service.event_reads import EventReader
 from eventgate.service.keys import KeyDirectory
 from eventgate.service.lifecycle import LifecycleService
@@ -25,6 +25,7 @@ from eventgate.store.database import Database, migrate, open_database
 from eventgate.domain.operations import CommittedOperation
 from eventgate.store.group_commit import GroupCommit, GroupCommitSettings
 from eventgate.store.maintenance import Maintenance
+from eventgate.store.password_failures import PasswordFailures
 
 log = logging.getLogger("eventgate")
 
@@ -57,8 +58,10 @@ class Runtime:
         maintenance = Maintenance(
             database, idempotency_retention_ms=int(settings.idempotency_retention_days * 86_400_000))
         directory = ChannelDirectory(database)
+        limiter = AttemptLimiter(settings.password_attempts, settings.password_attempt_window)
         authenticator = ChannelAuthenticator(
-            directory, AttemptLimiter(settings.password_attempts, settings.password_attempt_window)
+            directory, limiter, SharedAttempts(PasswordFailures(database), limiter.window_ms, limiter.max_failures),
+            VerificationPool(),
         )
         runtime = cls(
             settings=settings, database=database, writer=writer, maintenance=maintenance, directory=directory,
@@ -100,6 +103,7 @@ class Runtime:
             await self.hub.stop()
         await anyio.to_thread.run_sync(self.writer.stop)
         await anyio.to_thread.run_sync(self.maintenance.stop)
+        await anyio.to_thread.run_sync(self.authenticator.close)
         self.database.dispose()
 
 

@@ -3,6 +3,8 @@ gateway token, JSON body, strict fields, password, then the lifecycle service.""
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.requests import Request
 
 from eventgate.api.bodies import decode_struct, read_json_body, sent_fields
@@ -14,9 +16,25 @@ from eventgate.domain.errors import bad_request
 from eventgate.domain.lifecycle import OperationKind
 from eventgate.domain.operations import WriteOutcome
 
+MAX_ADDRESS_LENGTH = 64  # password_failures.address
+
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Who the wrong-password limiter counts: the client's IPv4 address, or the /64 network of
+    its IPv6 one (a single subscriber's, every address of which is theirs to pick).
+
+    The client is the peer of the connection, or, behind a proxy named by --forwarded-allow-ips,
+    the one its X-Forwarded-For gives (uvicorn's proxy headers set request.client)."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:MAX_ADDRESS_LENGTH]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 async def run_producer_request(
