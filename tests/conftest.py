@@ -152,6 +152,8 @@ class RunningServer:
 def start_server(settings: Settings, **uvicorn_options: Any) -> RunningServer:
     """Run eventgate in a background thread on a free port; returns once it accepts requests."""
     app = build_app(settings)
+    # As `eventgate serve` without --forwarded-allow-ips: no forwarded header is believed.
+    uvicorn_options.setdefault("proxy_headers", False)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
                             loop="asyncio", http=OneWriteHttpProtocol, access_log=False, **uvicorn_options)
     server = uvicorn.Server(config)
