@@ -225,9 +225,9 @@ def operations() -> list[ApiOperation]:
 TYPES_TAG = "Event-type registry"
 PAGE_PARAMETERS = (
     {"name": "page", "in": "query", "required": False,
-     "description": f"The page (1-based); listing stops at record {MAX_OFFSET:,}, so the last page reachable "
-                    f"with per_page {MAX_PER_PAGE} is {MAX_OFFSET // MAX_PER_PAGE + 1}",
-     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OFFSET // MAX_PER_PAGE + 1, "default": 1}},
+     "description": f"The page (1-based); a page may start at most at record {MAX_OFFSET:,} (400 beyond): "
+                    f"(page - 1) * per_page <= {MAX_OFFSET:,}",
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OFFSET + 1, "default": 1}},
     {"name": "per_page", "in": "query", "required": False, "description": "Types per page",
      "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 20}},
 )
@@ -325,21 +325,23 @@ def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+BLANK_OR_TOKEN = r"^\s*([A-Za-z0-9_:-]{1,64})?\s*$"
 EVENT_LIST_PARAMETERS = (
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}, "Events per page"),
     _query("cursor", {"type": "string"}, "The next_cursor of the previous page (opaque)"),
     _query("active", {"type": "boolean"}, "true: ongoing events; false: closed events"),
     _query("topic", {"type": "string", "maxLength": rules.MAX_TAG}, "Events carrying this topic"),
     _query("severity", {"type": "string", "enum": list(rules.SEVERITIES)}, "Events of this severity"),
-    _query("channel_id", {"type": "string", "pattern": "^[A-Za-z0-9_:-]{1,64}$"}, "Events of this channel"),
-    _query("thing_id", {"type": "string", "pattern": "^[A-Za-z0-9_:-]{1,64}$"}, "Events of this thing"),
-    _query("event_type", {"type": "string", "pattern": f"^[A-Za-z0-9_]{{1,{rules.MAX_TYPE_CODE}}}$"},
+    # Every parameter left empty (or blank) is as if absent: `?q=&topic=`.
+    _query("channel_id", {"type": "string", "pattern": BLANK_OR_TOKEN}, "Events of this channel"),
+    _query("thing_id", {"type": "string", "pattern": BLANK_OR_TOKEN}, "Events of this thing"),
+    _query("event_type", {"type": "string", "pattern": rf"^\s*([A-Za-z0-9_]{{1,{rules.MAX_TYPE_CODE}}})?\s*$"},
            "Events of this event-type code"),
     _query("since", {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
            "created >= since (Unix seconds); orders the page by created"),
     _query("until", {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
            "created <= until (Unix seconds, not before since); orders the page by created"),
-    _query("q", {"type": "string", "maxLength": MAX_TEXT_LENGTH, "pattern": "[A-Za-z0-9]"},
+    _query("q", {"type": "string", "maxLength": MAX_TEXT_LENGTH, "pattern": r"^\s*$|[^\W_]"},
            "Case-insensitive words in the title or subtitle (at most 16; `word*` is a prefix of at least 3 "
            "letters); empty means no search"),
 )

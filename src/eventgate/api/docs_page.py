@@ -187,8 +187,8 @@ def _security(document: dict[str, Any], operation: dict[str, Any]) -> str:
         return ""
     optional = any(not requirement for requirement in security)
     described = "; or ".join(
-        f"<code>{escape(_scheme_text(schemes.get(name, {})))}</code> ({escape(schemes.get(name, {}).get('description', ''))})"
-        for name in names)
+        f"<code>{escape(_scheme_text(schemes.get(name, {})))}</code> "
+        f"({escape(schemes.get(name, {}).get('description', ''))})" for name in names)
     return f'<p class="auth">{"Optional: " if optional else "Authentication: "}{described}</p>'
 
 
