@@ -146,7 +146,7 @@ def body_form_request(kind: str) -> RequestBody:
         f"BodyForm{kind.capitalize()}Request", BodyFormRequest, LIFECYCLE_FIELDS,
         required=("channel_id", "password", *required, "status", "message", "severity", "event_time"),
         omit=omit, example=BODY_FORM_EXAMPLES[kind],
-        description=f"{kind.capitalize()} an event; unknown fields are refused (400 unknown_field)")
+        description=f"{kind.capitalize()} an event in the channel named in the body (seed 001)")
 
 
 def path_form_request(kind: str) -> RequestBody:
@@ -159,7 +159,7 @@ def path_form_request(kind: str) -> RequestBody:
     required = ("password", "event_type") if kind == "create" else ("password", "event_id")
     return RequestBody(f"PathForm{kind.capitalize()}Request", PathFormRequest, fields, required=required,
                        omit=FORBIDDEN[kind], example=PATH_FORM_EXAMPLES[kind],
-                       description=f"{kind.capitalize()} an event; unknown fields are refused (400 unknown_field)")
+                       description=f"{kind.capitalize()} an event in the channel named in the path (seed 000)")
 
 
 class LifecycleAccepted(msgspec.Struct):

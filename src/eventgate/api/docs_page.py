@@ -63,7 +63,7 @@ class _Schemas:
                 if key in option:
                     value = option[key]
                     found.append(template.format(value if key != "default" else json.dumps(value)))
-            if option.get("type") == "array" and option is schema:
+            if option.get("type") == "array":
                 found.extend(f"items: {c}" for c in self.constraints(option.get("items", {})))
         return list(dict.fromkeys(found))
 
