@@ -33,9 +33,12 @@ def test_openapi_document_lists_every_route(server, client):
 
 def test_openapi_schema_comes_from_the_validating_types(client):
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
-    body_form = schemas["BodyFormRequest"]
+    body_form = schemas["BodyFormCreateRequest"]
     assert "channel_id" in body_form["properties"]
     assert body_form.get("additionalProperties") is False
+    # Each lifecycle operation requires what the server requires.
+    assert "title" in body_form["required"] and "event_id" not in body_form["properties"]
+    assert "event_id" in schemas["BodyFormUpdateRequest"]["required"]
 
 
 def test_docs_page_is_served(client):

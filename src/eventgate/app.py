@@ -21,6 +21,7 @@ from eventgate.api import channel_events_body, channel_events_path, events_resou
 from eventgate.api import type_registry
 from eventgate.api import dashboard, stats
 from eventgate.api import admin
+from eventgate.api.allowed_methods import AllowedMethods
 from eventgate.api import live_sse, live_ws
 from eventgate.api.envelope import failure, internal_error
 from eventgate.api.request_metrics import RequestMetrics
@@ -57,7 +58,9 @@ def build_app(settings: Settings) -> Starlette:
         *admin.routes,
         *dashboard.routes,  # the page at / and its files
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestMetrics)], exception_handlers={
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(RequestMetrics), Middleware(AllowedMethods, routes=routes)],
+                    exception_handlers={
         HTTPException: _http_error, Exception: _unexpected_error,
         # Reads on the way to a write (channel, API key) meet the store first when it is down.
         sa.exc.SQLAlchemyError: _store_error, sqlite3.Error: _store_error, psycopg.Error: _store_error,

@@ -78,14 +78,19 @@ def _page() -> bytes:
     return _page_cache
 
 
-async def dashboard_page(request: Request) -> Response:
-    """The dashboard (a single page; its views live in the URL's fragment)."""
+def page_headers(request: Request) -> dict[str, str]:
+    """The headers of an HTML page of eventgate (the dashboard, the API reference at /docs)."""
     host = request.headers.get("host", "")
     # Both schemes: behind a TLS proxy the page is https (so wss) while this process sees http.
     ws_origin = f"ws://{host} wss://{host}" if host and _plain_host(host) else ""
     headers = dict(PAGE_HEADERS)
     headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(ws_origin=ws_origin)
-    return Response(_page(), media_type="text/html; charset=utf-8", headers=headers)
+    return headers
+
+
+async def dashboard_page(request: Request) -> Response:
+    """The dashboard (a single page; its views live in the URL's fragment)."""
+    return Response(_page(), media_type="text/html; charset=utf-8", headers=page_headers(request))
 
 
 def _plain_host(host: str) -> bool:
