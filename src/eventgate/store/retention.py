@@ -1,0 +1,148 @@
+"""Retention (`serve --retention-days N`): removing closed events whose closing is older than N
+days, with everything that hangs off them, and keeping each workspace's retention mark.
+
+What goes, per event: its row (the SQLite word index follows by trigger; PostgreSQL's search
+words are a column of the row), its tags (`event_tags`) and its whole timeline (`operations`).
+Idempotency records are left to their own sweep (store/maintenance.py): a retried request
+whose event is gone is answered from its record as before, or 404 where the answer must
+show the event.
+
+A closed event cannot change any more (only be deleted), so its `updated_at` is the time it
+was closed. Candidates are found with plain reads, outside any lock; each batch is then one
+short write transaction that checks the condition again. On SQLite it holds the cross-process
+write lock (store/write_lock.py) like any other writer; on PostgreSQL it locks the workspace's
+`sequences` row first, as every writer of the workspace does, so the batch and the writers
+take turns and the mark is exact.
+
+The mark (`retention_marks.removed_through_seq`) is the highest seq of an operation retention
+removed in the workspace. It only grows (max of old and new), so processes and machines
+running retention at the same time are safe: the second delete of a row finds nothing.
+Live subscribers resuming from below the mark are told so (hub/hub.py, a `gap` frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sqlalchemy as sa
+
+from eventgate.domain.times import now_ms
+from eventgate.store.database import Database
+from eventgate.store.schema import event_tags, events, operations, retention_marks, sequences, workspaces
+from eventgate.store.write_lock import WriteLock
+
+DAY_MS = 86_400_000
+# Events per write transaction: small enough that the writers never wait long for it.
+RETENTION_BATCH = 500
+
+
+@dataclass
+class RetentionResult:
+    """What one round removed."""
+
+    events: int = 0
+    operations: int = 0
+    tags: int = 0
+    # Write transactions taken (one per batch of candidates).
+    transactions: int = 0
+    # Workspace → its mark after the round, for the workspaces where something was removed.
+    marks: dict[str, int] = field(default_factory=dict)
+
+
+def retention_mark(connection: sa.Connection, workspace_id: str) -> int:
+    """The highest seq retention removed in the workspace (0: nothing removed)."""
+    mark = connection.execute(
+        sa.select(retention_marks.c.removed_through_seq).where(retention_marks.c.workspace_id == workspace_id)
+    ).scalar()
+    return int(mark or 0)
+
+
+def remove_expired_events(database: Database, *, older_than_ms: int, now: int | None = None,
+                          batch_size: int = RETENTION_BATCH,
+                          should_stop: Callable[[], bool] = lambda: False) -> RetentionResult:
+    """Remove every event closed more than `older_than_ms` before `now` (default: the clock),
+    `batch_size` events per transaction. Stops early (between batches) once should_stop()."""
+    cutoff = (now_ms() if now is None else now) - older_than_ms
+    result = RetentionResult()
+    lock = WriteLock.for_database(database)
+    try:
+        with database.reader.connect() as connection:
+            workspace_ids = list(connection.execute(sa.select(workspaces.c.id).order_by(workspaces.c.id)).scalars())
+        for workspace_id in workspace_ids:
+            after_pk = 0
+            while not should_stop():
+                candidates = _candidates(database, workspace_id, cutoff, after_pk, batch_size)
+                if not candidates:
+                    break
+                after_pk = candidates[-1]
+                with lock, database.reader.begin() as connection:
+                    _remove_batch(connection, database.is_sqlite, workspace_id, candidates, cutoff, result)
+                result.transactions += 1
+                if len(candidates) < batch_size:
+                    break
+    finally:
+        lock.close()
+    return result
+
+
+def _expired(cutoff: int) -> sa.ColumnElement[bool]:
+    return sa.and_(events.c.state == "closed", events.c.updated_at < cutoff)
+
+
+def _candidates(database: Database, workspace_id: str, cutoff: int, after_pk: int, limit: int) -> list[int]:
+    """The next pks (in order, after `after_pk`) of expired events: a read, no lock."""
+    with database.reader.connect() as connection:
+        return list(connection.execute(
+            sa.select(events.c.pk)
+            .where(events.c.workspace_id == workspace_id, events.c.pk > after_pk, _expired(cutoff))
+            .order_by(events.c.pk)
+            .limit(limit)
+        ).scalars())
+
+
+def _remove_batch(connection: sa.Connection, is_sqlite: bool, workspace_id: str, pks: list[int], cutoff: int,
+                  result: RetentionResult) -> None:
+    if not is_sqlite:
+        # Every writer of the workspace locks this row first: take turns with them.
+        connection.execute(sa.select(sequences.c.last_seq).where(sequences.c.workspace_id == workspace_id)
+                           .with_for_update())
+    # Checked again under the lock: the event may have gone (deleted) since it was found.
+    still_expired = (sa.select(events.c.pk)
+                     .where(events.c.pk.in_(pks), events.c.workspace_id == workspace_id, _expired(cutoff))
+                     .scalar_subquery())
+    # Tags before the event, as the writer deletes them; on SQLite a write comes first, so this
+    # deferred transaction never has to turn a read snapshot into a write.
+    result.tags += connection.execute(sa.delete(event_tags).where(event_tags.c.event_pk.in_(still_expired))).rowcount
+    removed_seqs = list(connection.execute(
+        sa.delete(operations).where(operations.c.workspace_id == workspace_id,
+                                    operations.c.event_pk.in_(still_expired))
+        .returning(operations.c.seq)
+    ).scalars())
+    removed_events = list(connection.execute(
+        sa.delete(events).where(events.c.pk.in_(pks), events.c.workspace_id == workspace_id, _expired(cutoff))
+        .returning(events.c.pk)
+    ).scalars())
+    result.events += len(removed_events)
+    result.operations += len(removed_seqs)
+    if removed_seqs:
+        mark = _raise_mark(connection, is_sqlite, workspace_id, max(removed_seqs))
+        result.marks[workspace_id] = mark
+
+
+def _raise_mark(connection: sa.Connection, is_sqlite: bool, workspace_id: str, seq: int) -> int:
+    """Raise the workspace's mark to `seq` unless it is already higher; returns the mark."""
+    if is_sqlite:
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    statement = insert(retention_marks).values(workspace_id=workspace_id, removed_through_seq=seq,
+                                               removed_at=now_ms())
+    current = retention_marks.c.removed_through_seq
+    statement = statement.on_conflict_do_update(
+        index_elements=[retention_marks.c.workspace_id],
+        set_={"removed_through_seq": sa.case((statement.excluded.removed_through_seq > current,
+                                              statement.excluded.removed_through_seq), else_=current),
+              "removed_at": statement.excluded.removed_at},
+    ).returning(retention_marks.c.removed_through_seq)
+    return int(connection.execute(statement).scalar_one())
