@@ -23,7 +23,7 @@ Live subscribers resuming from below the mark are told so (hub/hub.py, a `gap` f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import sqlalchemy as sa
 
@@ -60,15 +60,19 @@ def retention_mark(connection: sa.Connection, workspace_id: str) -> int:
 
 def remove_expired_events(database: Database, *, older_than_ms: int, now: int | None = None,
                           batch_size: int = RETENTION_BATCH,
-                          should_stop: Callable[[], bool] = lambda: False) -> RetentionResult:
+                          should_stop: Callable[[], bool] = lambda: False,
+                          workspace_ids: Iterable[str] | None = None) -> RetentionResult:
     """Remove every event closed more than `older_than_ms` before `now` (default: the clock),
-    `batch_size` events per transaction. Stops early (between batches) once should_stop()."""
+    `batch_size` events per transaction, in every workspace (or those named). Stops early
+    (between batches) once should_stop()."""
     cutoff = (now_ms() if now is None else now) - older_than_ms
     result = RetentionResult()
     lock = WriteLock.for_database(database)
     try:
-        with database.reader.connect() as connection:
-            workspace_ids = list(connection.execute(sa.select(workspaces.c.id).order_by(workspaces.c.id)).scalars())
+        if workspace_ids is None:
+            with database.reader.connect() as connection:
+                workspace_ids = list(connection.execute(sa.select(workspaces.c.id).order_by(workspaces.c.id))
+                                     .scalars())
         for workspace_id in workspace_ids:
             after_pk = 0
             while not should_stop():
