@@ -111,36 +111,44 @@ def _remove_batch(connection: sa.Connection, is_sqlite: bool, workspace_id: str,
         # Every writer of the workspace locks this row first: take turns with them.
         connection.execute(sa.select(sequences.c.last_seq).where(sequences.c.workspace_id == workspace_id)
                            .with_for_update())
-    # Checked again under the lock: the event may have gone (deleted) since it was found.
-    still_expired = (sa.select(events.c.pk)
-                     .where(events.c.pk.in_(pks), events.c.workspace_id == workspace_id, _expired(cutoff))
-                     .scalar_subquery())
-    # Tags before the event, as the writer deletes them; on SQLite a write comes first, so this
-    # deferred transaction never has to turn a read snapshot into a write.
-    result.tags += connection.execute(sa.delete(event_tags).where(event_tags.c.event_pk.in_(still_expired))).rowcount
+    # A write first: on SQLite this deferred transaction then holds the write lock from its
+    # start, instead of having to turn a read snapshot into a write later.
+    _ensure_mark(connection, is_sqlite, workspace_id)
+    # Checked again now that no writer of the workspace runs: the event may have gone (deleted)
+    # since it was found. Only the primary key in the WHERE, and the rest checked here, so
+    # that every statement below is a handful of index probes whatever the planner believes.
+    rows = connection.execute(sa.select(events.c.pk, events.c.workspace_id, events.c.state, events.c.updated_at)
+                              .where(events.c.pk.in_(pks)))
+    doomed = sorted(row.pk for row in rows
+                    if row.workspace_id == workspace_id and row.state == "closed" and row.updated_at < cutoff)
+    if not doomed:
+        return
+    # Tags before the event, as the writer deletes them.
+    result.tags += connection.execute(sa.delete(event_tags).where(event_tags.c.event_pk.in_(doomed))).rowcount
     removed_seqs = list(connection.execute(
-        sa.delete(operations).where(operations.c.workspace_id == workspace_id,
-                                    operations.c.event_pk.in_(still_expired))
-        .returning(operations.c.seq)
-    ).scalars())
-    removed_events = list(connection.execute(
-        sa.delete(events).where(events.c.pk.in_(pks), events.c.workspace_id == workspace_id, _expired(cutoff))
-        .returning(events.c.pk)
-    ).scalars())
-    result.events += len(removed_events)
+        sa.delete(operations).where(operations.c.event_pk.in_(doomed)).returning(operations.c.seq)).scalars())
+    result.events += connection.execute(sa.delete(events).where(events.c.pk.in_(doomed))).rowcount
     result.operations += len(removed_seqs)
     if removed_seqs:
-        mark = _raise_mark(connection, is_sqlite, workspace_id, max(removed_seqs))
-        result.marks[workspace_id] = mark
+        result.marks[workspace_id] = _raise_mark(connection, is_sqlite, workspace_id, max(removed_seqs))
 
 
-def _raise_mark(connection: sa.Connection, is_sqlite: bool, workspace_id: str, seq: int) -> int:
-    """Raise the workspace's mark to `seq` unless it is already higher; returns the mark."""
+def _insert(is_sqlite: bool):  # type: ignore[no-untyped-def]
     if is_sqlite:
         from sqlalchemy.dialects.sqlite import insert
     else:
         from sqlalchemy.dialects.postgresql import insert
-    statement = insert(retention_marks).values(workspace_id=workspace_id, removed_through_seq=seq,
+    return insert
+
+
+def _ensure_mark(connection: sa.Connection, is_sqlite: bool, workspace_id: str) -> None:
+    connection.execute(_insert(is_sqlite)(retention_marks).values(workspace_id=workspace_id, removed_through_seq=0,
+                                                                   removed_at=0).on_conflict_do_nothing())
+
+
+def _raise_mark(connection: sa.Connection, is_sqlite: bool, workspace_id: str, seq: int) -> int:
+    """Raise the workspace's mark to `seq` unless it is already higher; returns the mark."""
+    statement = _insert(is_sqlite)(retention_marks).values(workspace_id=workspace_id, removed_through_seq=seq,
                                                removed_at=now_ms())
     current = retention_marks.c.removed_through_seq
     statement = statement.on_conflict_do_update(
