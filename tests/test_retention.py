@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from eventgate.domain.times import now_ms
 from eventgate.hub.sequencer import WorkspaceSequencer
 from eventgate.store.database import Database, open_database
+from eventgate.store.maintenance import Maintenance
 from eventgate.store.retention import remove_expired_events, retention_mark, _raise_mark
 from eventgate.store.schema import event_tags, events, operations, retention_marks
 from eventgate.store.streams import operations_to_fill
@@ -185,6 +186,19 @@ def test_a_replayed_request_whose_event_was_removed_is_404_not_500(live):
     assert event_ids(live.server.database, live.workspace_id) == set()
 
 
+def test_a_replayed_producer_request_whose_event_was_removed_gets_its_first_answer(live):
+    body = body_form(live.channel, op_id="retention-op-1")
+    first = live.client.post("/event/create", json=body)
+    assert first.status_code == 200, first.text
+    event_id = first.json()["data"]["event_id"]
+    close(live.client, live.channel, event_id)
+    age(live.server.database, live.workspace_id, [event_id])
+    retain(live)
+    replay = live.client.post("/event/create", json=body)
+    assert replay.status_code == 200 and replay.json()["data"] == first.json()["data"], replay.text
+    assert event_ids(live.server.database, live.workspace_id) == set()
+
+
 def test_updating_a_removed_event_is_404(live):
     old = closed_event(live)
     age(live.server.database, live.workspace_id, [old])
@@ -202,6 +216,38 @@ def test_removal_goes_in_small_batches_one_transaction_each(live):
     result = retain(live, batch_size=5)
     assert (result.events, result.operations, result.transactions) == (12, 24, 3)
     assert event_ids(live.server.database, live.workspace_id) == set()
+
+
+def test_a_round_stops_between_batches_when_asked(live):
+    old = [closed_event(live) for _ in range(6)]
+    age(live.server.database, live.workspace_id, old)
+    asked: list[int] = []
+
+    def stop_after_one_batch() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    result = retain(live, batch_size=2, should_stop=stop_after_one_batch)
+    assert (result.events, result.transactions) == (2, 1)
+    assert len(event_ids(live.server.database, live.workspace_id)) == 4
+
+
+def test_maintenance_runs_retention_at_start_and_stops_at_once(live):
+    old = [closed_event(live) for _ in range(3)]
+    age(live.server.database, live.workspace_id, old)
+    maintenance = Maintenance(live.server.database, idempotency_retention_ms=7 * DAY_MS,
+                              event_retention_ms=RETENTION_MS, retention_interval=3600, interval=3600)
+    maintenance.start()
+    try:
+        deadline = time.monotonic() + 60
+        while event_ids(live.server.database, live.workspace_id):
+            assert time.monotonic() < deadline, "the maintenance thread removed nothing"
+            time.sleep(0.05)
+    finally:
+        thread = maintenance._thread
+        maintenance.stop()
+    assert thread is not None and not thread.is_alive()  # not left waiting out its hour
+    assert mark_of(live.server.database, live.workspace_id) == 6
 
 
 def test_a_round_with_nothing_old_takes_no_write_transaction(live):
