@@ -207,6 +207,37 @@ def test_updating_a_removed_event_is_404(live):
     assert reply.status_code == 404, reply.text
 
 
+def age_operations(database: Database, workspace_id: str, event_ids: list[str], days: float = 31) -> None:
+    """Make the events' operations look as if they were received `days` ago."""
+    with database.writer.begin() as connection:
+        connection.execute(sa.update(operations)
+                           .where(operations.c.workspace_id == workspace_id, operations.c.event_id.in_(event_ids))
+                           .values(received_at=now_ms() - int(days * DAY_MS)))
+
+
+def deleted_event(live: LiveWorkspace, writer: httpx.Client) -> str:
+    event_id = live.create()
+    assert writer.delete(f"/events/{event_id}").status_code == 204
+    return event_id
+
+
+def test_the_timeline_of_an_event_deleted_long_ago_goes_too(live):
+    database = live.server.database
+    writer = live.server.client(headers={"Authorization": f"Bearer {live.new_key(('events:write',))}"})
+    long_ago = deleted_event(live, writer)   # seqs 1, 2
+    kept = live.create()                     # 3
+    recently = deleted_event(live, writer)   # 4, 5
+    age_operations(database, live.workspace_id, [long_ago])
+    scanned: dict[str, int] = {}
+    result = retain(live, deletions_scanned=scanned)
+    assert (result.events, result.deleted_timelines, result.operations) == (0, 1, 2)
+    assert stored_seqs(database, live.workspace_id) == [3, 4, 5]
+    assert mark_of(database, live.workspace_id) == 2
+    # The search stopped at the first operation received after the cutoff; the next round goes on from there.
+    assert scanned == {live.workspace_id: 2}
+    assert event_ids(database, live.workspace_id) == {kept} and recently
+
+
 # -- batches and the mark ---------------------------------------------------------------------
 
 

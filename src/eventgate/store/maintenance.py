@@ -40,6 +40,8 @@ class Maintenance:
         self.event_retention_ms = event_retention_ms
         self.retention_interval = retention_interval
         self.retention_batch = retention_batch
+        # How far the search for deleted events got, per workspace (store.retention).
+        self._deletions_scanned: dict[str, int] = {}
         self._statements = write_statements(database.is_sqlite)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,11 +81,13 @@ class Maintenance:
             return RetentionResult()
         started = time.monotonic()
         result = remove_expired_events(self.database, older_than_ms=self.event_retention_ms, now=now,
-                                       batch_size=self.retention_batch, should_stop=self._stop.is_set)
-        if result.events:
-            operator_log.info("retention removed %d closed events and %d operations in %d transactions (%.1f s); "
-                     "marks now %s", result.events, result.operations, result.transactions,
-                     time.monotonic() - started, result.marks)
+                                       batch_size=self.retention_batch, should_stop=self._stop.is_set,
+                                       deletions_scanned=self._deletions_scanned)
+        if result.operations:
+            operator_log.info("retention removed %d closed events, the timelines of %d deleted events and %d "
+                              "operations in %d transactions (%.1f s); marks now %s", result.events,
+                              result.deleted_timelines, result.operations, result.transactions,
+                              time.monotonic() - started, result.marks)
         return result
 
     def sweep_idempotency_records(self) -> int:

@@ -3,6 +3,8 @@ days, with everything that hangs off them, and keeping each workspace's retentio
 
 What goes, per event: its row (the SQLite word index follows by trigger; PostgreSQL's search
 words are a column of the row), its tags (`event_tags`) and its whole timeline (`operations`).
+An event deleted (DELETE) more than N days ago has no row or tags left, but its timeline
+stays behind it: that goes too, found through its `delete` operation.
 Idempotency records are left to their own sweep (store/maintenance.py): a retried request
 whose event is gone is answered from its record as before, or 404 where the answer must
 show the event.
@@ -42,6 +44,8 @@ class RetentionResult:
     """What one round removed."""
 
     events: int = 0
+    # Events deleted long ago (DELETE) whose timelines went.
+    deleted_timelines: int = 0
     operations: int = 0
     tags: int = 0
     # Write transactions taken (one per batch of candidates).
@@ -61,10 +65,14 @@ def retention_mark(connection: sa.Connection, workspace_id: str) -> int:
 def remove_expired_events(database: Database, *, older_than_ms: int, now: int | None = None,
                           batch_size: int = RETENTION_BATCH,
                           should_stop: Callable[[], bool] = lambda: False,
-                          workspace_ids: Iterable[str] | None = None) -> RetentionResult:
+                          workspace_ids: Iterable[str] | None = None,
+                          deletions_scanned: dict[str, int] | None = None) -> RetentionResult:
     """Remove every event closed more than `older_than_ms` before `now` (default: the clock),
-    `batch_size` events per transaction, in every workspace (or those named). Stops early
-    (between batches) once should_stop()."""
+    and the timelines of events deleted that long ago, `batch_size` events per transaction, in
+    every workspace (or those named). Stops early (between batches) once should_stop().
+
+    `deletions_scanned` (workspace → seq) remembers how far earlier rounds looked for deleted
+    events, so that each operation is looked at once; without it the search starts at seq 0."""
     cutoff = (now_ms() if now is None else now) - older_than_ms
     result = RetentionResult()
     lock = WriteLock.for_database(database)
@@ -73,6 +81,7 @@ def remove_expired_events(database: Database, *, older_than_ms: int, now: int | 
             with database.reader.connect() as connection:
                 workspace_ids = list(connection.execute(sa.select(workspaces.c.id).order_by(workspaces.c.id))
                                      .scalars())
+        scanned = {} if deletions_scanned is None else deletions_scanned
         for workspace_id in workspace_ids:
             after_pk = 0
             while not should_stop():
@@ -81,9 +90,20 @@ def remove_expired_events(database: Database, *, older_than_ms: int, now: int | 
                     break
                 after_pk = candidates[-1]
                 with lock, database.reader.begin() as connection:
-                    _remove_batch(connection, database.is_sqlite, workspace_id, candidates, cutoff, result)
+                    _remove_batch(connection, database.is_sqlite, workspace_id, candidates,
+                                  _still_expired(workspace_id, cutoff), result)
                 result.transactions += 1
                 if len(candidates) < batch_size:
+                    break
+            while not should_stop():
+                deleted, scanned_to, finished = _deleted_candidates(database, workspace_id, cutoff,
+                                                                    scanned.get(workspace_id, 0), batch_size)
+                if deleted:
+                    with lock, database.reader.begin() as connection:
+                        _remove_batch(connection, database.is_sqlite, workspace_id, deleted, _still_deleted, result)
+                    result.transactions += 1
+                scanned[workspace_id] = scanned_to
+                if finished:
                     break
     finally:
         lock.close()
@@ -105,8 +125,52 @@ def _candidates(database: Database, workspace_id: str, cutoff: int, after_pk: in
         ).scalars())
 
 
-def _remove_batch(connection: sa.Connection, is_sqlite: bool, workspace_id: str, pks: list[int], cutoff: int,
-                  result: RetentionResult) -> None:
+# How many operations one read looks at while searching for deletions.
+DELETION_SCAN_PAGE = 5_000
+Confirm = Callable[[list[sa.Row], list[int]], list[int]]
+
+
+def _deleted_candidates(database: Database, workspace_id: str, cutoff: int, after_seq: int, limit: int
+                        ) -> tuple[list[int], int, bool]:
+    """Pks of events deleted before `cutoff`, from their `delete` operations after `after_seq`
+    (at most `limit`): (pks, the seq looked at up to, whether the search reached the cutoff or
+    the end). Operations are read in seq order, which is the order they were received in, so
+    the search stops at the first one received after the cutoff: the next round goes on from
+    there. A read, no lock."""
+    with database.reader.connect() as connection:
+        rows = connection.execute(
+            sa.select(operations.c.seq, operations.c.event_pk, operations.c.kind, operations.c.received_at)
+            .where(operations.c.workspace_id == workspace_id, operations.c.seq > after_seq)
+            .order_by(operations.c.seq)
+            .limit(DELETION_SCAN_PAGE)
+        ).all()
+    pks: list[int] = []
+    for row in rows:
+        if row.received_at >= cutoff:
+            return pks, after_seq, True
+        if row.kind == "delete":
+            pks.append(row.event_pk)
+        after_seq = row.seq
+        if len(pks) >= limit:
+            return pks, after_seq, False
+    return pks, after_seq, len(rows) < DELETION_SCAN_PAGE
+
+
+def _still_expired(workspace_id: str, cutoff: int) -> Confirm:
+    def confirm(rows: list[sa.Row], pks: list[int]) -> list[int]:
+        return [row.pk for row in rows
+                if row.workspace_id == workspace_id and row.state == "closed" and row.updated_at < cutoff]
+    return confirm
+
+
+def _still_deleted(rows: list[sa.Row], pks: list[int]) -> list[int]:
+    # A deleted event has no row; its pk is never given to another event.
+    present = {row.pk for row in rows}
+    return [pk for pk in pks if pk not in present]
+
+
+def _remove_batch(connection: sa.Connection, is_sqlite: bool, workspace_id: str, pks: list[int],
+                  confirm: Confirm, result: RetentionResult) -> None:
     if not is_sqlite:
         # Every writer of the workspace locks this row first: take turns with them.
         connection.execute(sa.select(sequences.c.last_seq).where(sequences.c.workspace_id == workspace_id)
@@ -118,9 +182,8 @@ def _remove_batch(connection: sa.Connection, is_sqlite: bool, workspace_id: str,
     # since it was found. Only the primary key in the WHERE, and the rest checked here, so
     # that every statement below is a handful of index probes whatever the planner believes.
     rows = connection.execute(sa.select(events.c.pk, events.c.workspace_id, events.c.state, events.c.updated_at)
-                              .where(events.c.pk.in_(pks)))
-    doomed = sorted(row.pk for row in rows
-                    if row.workspace_id == workspace_id and row.state == "closed" and row.updated_at < cutoff)
+                              .where(events.c.pk.in_(pks))).all()
+    doomed = sorted(set(confirm(rows, pks)))
     if not doomed:
         return
     # Tags before the event, as the writer deletes them.
@@ -128,6 +191,8 @@ def _remove_batch(connection: sa.Connection, is_sqlite: bool, workspace_id: str,
     removed_seqs = list(connection.execute(
         sa.delete(operations).where(operations.c.event_pk.in_(doomed)).returning(operations.c.seq)).scalars())
     result.events += connection.execute(sa.delete(events).where(events.c.pk.in_(doomed))).rowcount
+    if confirm is _still_deleted:
+        result.deleted_timelines += len(doomed)
     result.operations += len(removed_seqs)
     if removed_seqs:
         result.marks[workspace_id] = _raise_mark(connection, is_sqlite, workspace_id, max(removed_seqs))
