@@ -25,7 +25,7 @@ from eventgate.domain.times import now_ms
 from eventgate.hub.sequencer import WorkspaceSequencer
 from eventgate.store.database import Database, open_database
 from eventgate.store.maintenance import Maintenance
-from eventgate.store.retention import remove_expired_events, retention_mark, _raise_mark
+from eventgate.store.retention import raise_mark, remove_expired_events, retention_mark
 from eventgate.store.schema import event_tags, events, operations, retention_marks
 from eventgate.store.streams import operations_to_fill
 from tests.conftest import _backends, fresh_database_url
@@ -300,7 +300,7 @@ def test_the_mark_is_the_highest_removed_seq_and_never_shrinks(live):
     assert result.operations == 2 and result.marks == {live.workspace_id: 4}
     assert mark_of(database, live.workspace_id) == 4
     with database.reader.begin() as connection:  # another process's smaller mark loses
-        assert _raise_mark(connection, database.is_sqlite, live.workspace_id, 2) == 4
+        assert raise_mark(connection, database.is_sqlite, live.workspace_id, 2) == 4
     assert mark_of(database, live.workspace_id) == 4
 
 
@@ -352,9 +352,9 @@ def test_retention_while_producers_write_loses_no_acknowledged_write(live):
     assert removed == 60
     assert event_ids(database, live.workspace_id) == set(acknowledged)
     with database.reader.connect() as connection:
-        kinds = connection.execute(sa.select(operations.c.event_id).where(
+        created = connection.execute(sa.select(operations.c.event_id).where(
             operations.c.workspace_id == live.workspace_id, operations.c.kind == "create")).scalars()
-        assert set(kinds) == set(acknowledged)
+        assert set(created) == set(acknowledged)
     seqs = stored_seqs(database, live.workspace_id)
     assert seqs == sorted(set(seqs)) and len(seqs) == len(acknowledged)
     assert mark_of(database, live.workspace_id) == 120

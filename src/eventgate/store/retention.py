@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from eventgate.domain.times import now_ms
 from eventgate.store.database import Database
 from eventgate.store.schema import event_tags, events, operations, retention_marks, sequences, workspaces
 from eventgate.store.write_lock import WriteLock
 
-DAY_MS = 86_400_000
 # Events per write transaction: small enough that the writers never wait long for it.
 RETENTION_BATCH = 500
 
@@ -195,26 +195,24 @@ def _remove_batch(connection: sa.Connection, is_sqlite: bool, workspace_id: str,
         result.deleted_timelines += len(doomed)
     result.operations += len(removed_seqs)
     if removed_seqs:
-        result.marks[workspace_id] = _raise_mark(connection, is_sqlite, workspace_id, max(removed_seqs))
+        result.marks[workspace_id] = raise_mark(connection, is_sqlite, workspace_id, max(removed_seqs))
 
 
 def _insert(is_sqlite: bool):  # type: ignore[no-untyped-def]
-    if is_sqlite:
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
-    return insert
+    """INSERT with ON CONFLICT, which both dialects spell the same way."""
+    return sqlite.insert if is_sqlite else postgresql.insert
 
 
 def _ensure_mark(connection: sa.Connection, is_sqlite: bool, workspace_id: str) -> None:
-    connection.execute(_insert(is_sqlite)(retention_marks).values(workspace_id=workspace_id, removed_through_seq=0,
-                                                                   removed_at=0).on_conflict_do_nothing())
+    connection.execute(_insert(is_sqlite)(retention_marks)
+                       .values(workspace_id=workspace_id, removed_through_seq=0, removed_at=0)
+                       .on_conflict_do_nothing())
 
 
-def _raise_mark(connection: sa.Connection, is_sqlite: bool, workspace_id: str, seq: int) -> int:
+def raise_mark(connection: sa.Connection, is_sqlite: bool, workspace_id: str, seq: int) -> int:
     """Raise the workspace's mark to `seq` unless it is already higher; returns the mark."""
-    statement = _insert(is_sqlite)(retention_marks).values(workspace_id=workspace_id, removed_through_seq=seq,
-                                               removed_at=now_ms())
+    statement = (_insert(is_sqlite)(retention_marks)
+                 .values(workspace_id=workspace_id, removed_through_seq=seq, removed_at=now_ms()))
     current = retention_marks.c.removed_through_seq
     statement = statement.on_conflict_do_update(
         index_elements=[retention_marks.c.workspace_id],
