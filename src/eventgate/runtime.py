@@ -56,7 +56,9 @@ class Runtime:
             write_timeout=settings.write_timeout,
         ))
         maintenance = Maintenance(
-            database, idempotency_retention_ms=int(settings.idempotency_retention_days * 86_400_000))
+            database, idempotency_retention_ms=int(settings.idempotency_retention_days * 86_400_000),
+            event_retention_ms=(None if settings.retention_days is None
+                                else int(settings.retention_days * 86_400_000)))
         directory = ChannelDirectory(database)
         limiter = AttemptLimiter(settings.password_attempts, settings.password_attempt_window)
         authenticator = ChannelAuthenticator(

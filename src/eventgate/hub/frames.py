@@ -22,13 +22,15 @@ _encoder = msgspec.json.Encoder()
 class Frame:
     """One JSON text frame. `seq` is the operation's seq, 0 for frames that carry none."""
 
-    __slots__ = ("seq", "text", "sse_id", "ws_bytes", "_sse")
+    __slots__ = ("seq", "text", "sse_id", "sse_event", "ws_bytes", "_sse")
 
-    def __init__(self, seq: int, text: str, sse_id: int | None = None) -> None:
+    def __init__(self, seq: int, text: str, sse_id: int | None = None, sse_event: str | None = None) -> None:
         self.seq = seq
         self.text = text
         # The SSE `id:` (what a browser sends back as Last-Event-ID): the seq for operations.
         self.sse_id = seq if seq else sse_id
+        # The SSE `event:` name; None for an unnamed ("message") event.
+        self.sse_event = sse_event
         # The frame as a complete WebSocket text frame from a server (FIN, unmasked): the same
         # bytes for every subscriber.
         self.ws_bytes = websocket_frame(text.encode())
@@ -38,7 +40,8 @@ class Frame:
     def sse(self) -> bytes:
         """The frame as a Server-Sent Event."""
         if self._sse is None:
-            head = f"id: {self.sse_id}\n" if self.sse_id is not None else ""
+            head = f"event: {self.sse_event}\n" if self.sse_event is not None else ""
+            head += f"id: {self.sse_id}\n" if self.sse_id is not None else ""
             self._sse = f"{head}data: {self.text}\n\n".encode()
         return self._sse
 
@@ -94,3 +97,12 @@ def welcome_frame(client_id: str, user_id: str, event_types: list[str], seq: int
 def heartbeat_frame(seq: int) -> Frame:
     """`seq`: every matching operation up to it was queued before this heartbeat."""
     return Frame(0, encode({"type": "heartbeat", "seq": seq, "time": int(time.time())}))
+
+
+def gap_frame(after_seq: int, through_seq: int) -> Frame:
+    """Retention removed operations of the workspace up to `through_seq`: of the operations
+    after `after_seq` (where the stream is), those up to `through_seq` may be missing. The
+    ones still stored follow as usual. Over SSE it is `event: gap`, with no `id:` (resuming
+    from the last event's id is still right)."""
+    return Frame(0, encode({"type": "gap", "reason": "retention", "after_seq": after_seq,
+                            "through_seq": through_seq}), sse_event="gap")

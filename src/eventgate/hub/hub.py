@@ -9,6 +9,11 @@ A subscription with `since` is served from the store first, then switched to liv
 registered for live frames only when the replay has caught up, and the short remainder is
 read from the store while live frames wait in its queue. Frames at or below what it has
 already got are skipped, so the switch has no gap and no duplicate.
+
+Retention may have removed old operations (store/retention.py). A replay that starts below
+the workspace's retention mark says so before anything else it sends: a `gap` frame naming
+the range whose operations may be missing (SPEC §6, docs/retention.md); what is still stored
+follows in order. It is never a silent skip.
 """
 
 from __future__ import annotations
@@ -26,14 +31,20 @@ from prometheus_client import Counter, Gauge
 from eventgate.auth.keys import ApiKey
 from eventgate.broker.base import NODE_ID_LENGTH, Broker, BrokerUnavailable
 from eventgate.hub.filters import SubscriptionFilter
-from eventgate.hub.frames import Frame, event_frame, heartbeat_frame, operation_from_committed, welcome_frame
+from eventgate.hub.frames import (
+    Frame,
+    event_frame,
+    gap_frame,
+    heartbeat_frame,
+    operation_from_committed,
+    welcome_frame,
+)
 from eventgate.hub.sequencer import WorkspaceSequencer
 from eventgate.hub.server_exit import watch_server_exit
 from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, Subscriber, joined
 from eventgate.metrics import registry
 from eventgate.store.database import Database
-from eventgate.store.events import operations_after
-from eventgate.store.streams import latest_seqs
+from eventgate.store.streams import latest_seqs, operations_to_fill, operations_to_replay
 from eventgate.domain.operations import CommittedOperation
 
 log = logging.getLogger("eventgate.hub")
@@ -279,11 +290,11 @@ class Hub:
                 subscriber.position = subscriber.last_sent = since
                 await send(welcome_frame(subscriber.client_id, subscriber.user_id, event_types, sequencer.last,
                                          since))
-                await self._replay(subscriber, send, until=None)
+                told = await self._replay(subscriber, send, until=None, told=0)
                 if subscriber.ended is None:
                     registered_at = self._register(subscriber, sequencer)
                     if subscriber.position < registered_at:
-                        await self._replay(subscriber, send, until=registered_at)
+                        await self._replay(subscriber, send, until=registered_at, told=told)
             while subscriber.ended is None:
                 frames = subscriber.take()
                 if frames:
@@ -312,15 +323,22 @@ class Hub:
             await send(frame)
             subscriber.sent([frame])
 
-    async def _replay(self, subscriber: Subscriber, send: SendFrame, until: int | None) -> None:
-        """Send stored operations after subscriber.position (up to `until`, or until caught up)."""
+    async def _replay(self, subscriber: Subscriber, send: SendFrame, until: int | None, told: int) -> int:
+        """Send stored operations after subscriber.position (up to `until`, or until caught up).
+
+        `told`: the retention mark a gap frame has already named to this subscriber (0: none).
+        A page read from below the mark starts with a gap frame (unless one named that mark
+        already). Returns the mark named by now."""
         workspace_id = subscriber.workspace_id
         while subscriber.ended is None:
             limit = REPLAY_PAGE if until is None else min(REPLAY_PAGE, until - subscriber.position)
             if limit <= 0:
-                return
-            operations = await self._read_after(workspace_id, subscriber.position, limit)
+                return told
+            operations, mark = await self._read_replay(workspace_id, subscriber.position, limit)
             frames = []
+            if mark > subscriber.position and mark > told:
+                frames.append(gap_frame(subscriber.position, mark))
+                told = mark
             for operation in operations:
                 if until is not None and operation["seq"] > until:
                     break
@@ -329,12 +347,13 @@ class Hub:
             if frames:
                 await self._write(subscriber, frames, send)
                 if subscriber.ended is not None:
-                    return
+                    return told
             if operations:
                 scanned = operations[-1]["seq"] if until is None else min(operations[-1]["seq"], until)
                 subscriber.position = max(subscriber.position, scanned)
             if len(operations) < limit:
-                return
+                return told
+        return told
 
     def _register(self, subscriber: Subscriber, sequencer: WorkspaceSequencer) -> int:
         """Start queueing live frames for the subscriber; returns the seq they start after."""
@@ -469,10 +488,19 @@ class Hub:
 
     # -- store access (off the event loop) ----------------------------------------------
 
-    async def _read_after(self, workspace_id: str, after_seq: int, limit: int) -> list[Operation]:
-        def read() -> list[Operation]:
+    async def _read_after(self, workspace_id: str, after_seq: int, limit: int) -> tuple[list[Operation], int]:
+        """For the sequencer: a page of operations and the seq through which the store is complete."""
+        def read() -> tuple[list[Operation], int]:
             with self.database.reader.connect() as connection:
-                return operations_after(connection, workspace_id, after_seq, limit)
+                return operations_to_fill(connection, workspace_id, after_seq, limit)
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def _read_replay(self, workspace_id: str, after_seq: int, limit: int) -> tuple[list[Operation], int]:
+        """For a replay: a page of operations and the workspace's retention mark."""
+        def read() -> tuple[list[Operation], int]:
+            with self.database.reader.connect() as connection:
+                return operations_to_replay(connection, workspace_id, after_seq, limit)
 
         return await anyio.to_thread.run_sync(read)
 

@@ -1,10 +1,14 @@
 """Per workspace, hand operations to the hub in dense `seq` order, whatever order they arrive in.
 
 Operations come from this process's writer, from the broker (other processes) and from the
-store. Because seq is dense and given in commit order, seeing seq n means every seq below n
-has committed: a gap can always be filled from the store. Out-of-order arrival is normal
-across processes, so a gap first gets a short grace period to fill itself from the broker
-before the store is read.
+store. Because seq is given in commit order, seeing seq n means every seq below n has
+committed: a gap can always be filled from the store. Out-of-order arrival is normal across
+processes, so a gap first gets a short grace period to fill itself from the broker before the
+store is read.
+
+Seqs are dense until retention removes old operations (store/retention.py): a seq the store
+says is complete but does not hold is gone for good, so the sequence steps over it instead of
+waiting for it (store.streams.operations_to_fill).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ gap_fills = Counter("eventgate_live_gap_fills", "Store reads that filled a gap i
                     registry=registry)
 
 Operation = dict[str, Any]
-ReadAfter = Callable[[str, int, int], Awaitable[list[Operation]]]
+# (workspace, after seq, limit) → (operations after it, the seq through which the store is complete)
+ReadAfter = Callable[[str, int, int], Awaitable[tuple[list[Operation], int]]]
 
 
 class WorkspaceSequencer:
@@ -82,6 +87,24 @@ class WorkspaceSequencer:
             except Exception:  # one bad frame must not stop the stream
                 log.exception("delivering seq %s of workspace %s failed", operation["seq"], self.workspace_id)
 
+    def _step_through(self, complete_through: int) -> None:
+        """Deliver, in order, what is held up to `complete_through`: the store holds every
+        operation up to there that still exists, so a seq missing below it was removed by
+        retention and is stepped over."""
+        held = sorted(seq for seq in self.pending if seq <= complete_through)
+        missing = complete_through - self.last - len(held)
+        if missing > 0:
+            log.info("workspace %s: %d seq(s) up to %d no longer stored (retention); stepping over them",
+                     self.workspace_id, missing, complete_through)
+        for seq in held:
+            operation = self.pending.pop(seq)
+            self.last = seq
+            try:
+                self._deliver(operation)
+            except Exception:  # one bad frame must not stop the stream
+                log.exception("delivering seq %s of workspace %s failed", seq, self.workspace_id)
+        self.last = max(self.last, complete_through)
+
     def _schedule_fill(self, delay: float) -> None:
         if self._fill_task is None and not self._closed:
             self._fill_task = asyncio.get_running_loop().create_task(self._fill(delay))
@@ -92,7 +115,7 @@ class WorkspaceSequencer:
             failures = 0
             while self.highest_seen > self.last and not self._closed:
                 try:
-                    operations = await self._read_after(self.workspace_id, self.last, FILL_PAGE)
+                    operations, complete_through = await self._read_after(self.workspace_id, self.last, FILL_PAGE)
                 except Exception:
                     failures += 1
                     log.warning("reading missed operations of workspace %s failed; retrying", self.workspace_id,
@@ -102,24 +125,18 @@ class WorkspaceSequencer:
                 failures = 0
                 self.fills += 1
                 gap_fills.inc()
-                if not operations:
+                if complete_through <= self.last:
                     # Announced seqs that the store does not hold are not this deployment's
                     # (a broker shared by mistake): forget them rather than wait forever.
                     log.warning("workspace %s: seq %d was announced but the store ends at %d; ignoring it",
                                 self.workspace_id, self.highest_seen, self.last)
-                    self.pending = {s: op for s, op in self.pending.items() if s <= self.last}
+                    self.pending = {}
                     self.highest_seen = self.last
                     break
-                first = operations[0]["seq"]
-                if first > self.last + 1:
-                    # Retention removed the missing operations; nobody can get them any more.
-                    log.warning("workspace %s: seq %d..%d no longer stored", self.workspace_id, self.last + 1,
-                                first - 1)
-                    self.last = first - 1
-                    self.pending = {s: op for s, op in self.pending.items() if s > self.last}
                 for operation in operations:
                     if operation["seq"] > self.last:
                         self.pending[operation["seq"]] = operation
+                self._step_through(complete_through)
                 self._drain()
                 self.highest_seen = max(self.highest_seen, self.last)
         finally:
