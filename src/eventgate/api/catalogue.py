@@ -166,10 +166,13 @@ def admin_operations() -> list[ApiOperation]:
         ChannelRenameBody,
         CreatedChannel,
         CreatedKey,
+        CreatedToken,
         KeyCreateBody,
         KeyList,
         PasswordRotateBody,
         RotatedPassword,
+        TokenCreateBody,
+        TokenList,
     )
 
     tag, scope = "Administration", "admin"
@@ -195,6 +198,14 @@ def admin_operations() -> list[ApiOperation]:
                      "Set a channel's password, or generate one (shown once); old verifications stop at once", tag,
                      PasswordRotateBody, RotatedPassword, security="api_key", scope=scope,
                      errors=(400, 401, 403, 404, 413, 415)),
+        ApiOperation("GET", channel + "/tokens", "List a channel's tokens (never the tokens themselves)", tag,
+                     response=TokenList, security="api_key", scope=scope, errors=(400, 401, 403, 404)),
+        ApiOperation("POST", channel + "/tokens",
+                     "Create a channel token for the intake routes (ntfy, Gotify); the token is shown once", tag,
+                     TokenCreateBody, CreatedToken, security="api_key", scope=scope,
+                     errors=(400, 401, 403, 404, 413, 415), success_status=201),
+        ApiOperation("DELETE", channel + "/tokens/{token_id}", "Revoke a channel token", tag,
+                     security="api_key", scope=scope, errors=(400, 401, 403, 404), success_status=204),
     ]
 
 

@@ -258,6 +258,7 @@ def migrate(database_url: str) -> None:
 def _register_commands() -> None:
     # Each area of administration lives in its own module and adds its commands here.
     from eventgate.cli import admin  # noqa: F401
+    from eventgate.cli import channel_tokens  # noqa: F401
     from eventgate.cli import types  # noqa: F401
     from eventgate.cli import watch  # noqa: F401
 
