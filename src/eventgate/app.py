@@ -21,6 +21,7 @@ from eventgate.api import type_registry
 from eventgate.api import dashboard, stats
 from eventgate.api import admin
 from eventgate.api import live_sse, live_ws
+from eventgate.api import gotify
 from eventgate.api.envelope import failure, internal_error
 from eventgate.config import Settings
 from eventgate.domain.errors import DomainError
@@ -53,6 +54,7 @@ def build_app(settings: Settings) -> Starlette:
         *type_registry.routes,
         *stats.routes,
         *admin.routes,
+        *gotify.routes,
         *dashboard.routes,  # the page at / and its files
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={

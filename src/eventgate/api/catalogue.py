@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
+from eventgate.api.intake_catalogue import intake_operations
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation
 from eventgate.api.type_registry import EventTypeCreated, EventTypeFields, EventTypePage, EventTypeView
@@ -48,6 +49,7 @@ def operations() -> list[ApiOperation]:
     ops.extend(event_type_registry_operations())
     ops.extend(live_operations())
     ops.extend(dashboard_operations())
+    ops.extend(intake_operations())
     for path, summary in (("/healthz", "The process is up"), ("/readyz", "Database and broker reachable"),
                           ("/metrics", "Prometheus metrics"), ("/openapi.json", "This document"),
                           ("/docs", "Human-readable API docs")):
