@@ -21,7 +21,7 @@ from eventgate.api import type_registry
 from eventgate.api import dashboard, stats
 from eventgate.api import admin
 from eventgate.api import live_sse, live_ws
-from eventgate.api import gotify
+from eventgate.api import gotify, ntfy
 from eventgate.api.envelope import failure, internal_error
 from eventgate.config import Settings
 from eventgate.domain.errors import DomainError
@@ -56,6 +56,7 @@ def build_app(settings: Settings) -> Starlette:
         *admin.routes,
         *gotify.routes,
         *dashboard.routes,  # the page at / and its files
+        *ntfy.routes,  # last: PUT/POST /{topic} takes only single-segment paths no route above claims
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         HTTPException: _http_error, Exception: _unexpected_error,
