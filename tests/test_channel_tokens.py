@@ -9,6 +9,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -215,3 +216,21 @@ def test_cli_names_a_channel_by_its_name_too(database_url, migrated_database, cl
 def test_cli_refuses_an_unknown_channel(database_url, migrated_database):
     result = eventgate("channel", "token", "create", "no-such-channel", "--name", "x", "--database-url", database_url)
     assert result.returncode == 2 and "no channel 'no-such-channel'" in result.stderr
+
+
+# -- on the intake routes, across processes ------------------------------------------------------
+
+
+def test_a_token_revoked_by_another_process_stops_working_there_soon(server, server_factory, admin, own_channel):
+    """Another server process (here another app on the same database) holds a found token for at
+    most a second: after a revocation elsewhere, its requests are refused shortly."""
+    other_process = server_factory()
+    plain = admin.post(f"/admin/channels/{own_channel}/tokens", json={"name": "ci"}).json()["data"]
+    sender = other_process.client(headers={"X-Gotify-Key": plain["token"]})
+    assert sender.post("/message", json={"message": "cached now"}).status_code == 200
+    assert admin.delete(f"/admin/channels/{own_channel}/tokens/{plain['id']}").status_code == 204
+    deadline = time.monotonic() + 30
+    while (reply := sender.post("/message", json={"message": "after"})).status_code == 200:
+        assert time.monotonic() < deadline, "the revoked token still works in the other process"
+        time.sleep(0.1)
+    assert reply.status_code == 401

@@ -147,19 +147,25 @@ def one_shot(fields: dict[str, Any], request: Request) -> OneShotMessage:
         raise bad_request("message_required", "Field 'message' is required", "message")
     priority = fields.get("priority", GOTIFY_DEFAULT_PRIORITY)
     extras = fields.get("extras") or {}
-    actions = []
-    click = (extras.get("client::notification") or {}).get("click") if isinstance(
-        extras.get("client::notification"), dict) else None
-    if isinstance(click, dict) and isinstance(click.get("url"), str):
-        url = click["url"].strip()
-        if len(url) > rules.MAX_IMAGE_URL or not rules.is_http_url(url):
-            raise bad_request("extras_invalid", "client::notification.click.url must be an http or https URL",
-                              "extras")
-        actions.append({"label": "Open", "url": url})
+    click_url = _click_url(extras)
+    actions = [{"label": "Open", "url": click_url}] if click_url else []
     return OneShotMessage(
         source="gotify", title=fields.get("title"), message=text, severity=severity_of_gotify_priority(priority),
         actions=actions, attrs=extras, event_type=event_type_asked(request),
     )
+
+
+def _click_url(extras: dict[str, Any]) -> str | None:
+    """Gotify's `extras["client::notification"].click.url`: what a phone opens on a tap."""
+    notification = extras.get("client::notification")
+    click = notification.get("click") if isinstance(notification, dict) else None
+    url = click.get("url") if isinstance(click, dict) else None
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if len(url) > rules.MAX_IMAGE_URL or not rules.is_http_url(url):
+        raise bad_request("extras_invalid", "client::notification.click.url must be an http or https URL", "extras")
+    return url
 
 
 def event_type_asked(request: Request) -> str | None:
