@@ -4,11 +4,14 @@ each message is an event created already closed in the topic's channel."""
 from __future__ import annotations
 
 import base64
+import secrets
+import time
 
 import pytest
 from starlette.routing import Route
 
 from eventgate.api.ntfy.topics import RESERVED_TOPICS
+from tests.conftest import broker_urls
 from tests.intake import intake_channel, new_token
 from tests.live_client import read_events, subscribe, welcome
 
@@ -306,3 +309,28 @@ def test_when_the_store_cannot_take_writes_the_answer_is_503_never_429(server_fa
     reply = full.client().put(f"/{intake.channel_id}", content="m", headers={"Authorization": f"Bearer {intake.token}"})
     ntfy_error(reply, 503)
     assert reply.headers["Retry-After"] == "1"
+
+
+def _broker_params() -> list:
+    return broker_urls() or [pytest.param(None, marks=pytest.mark.skip(reason="needs EVENTGATE_TEST_BROKER_URL"))]
+
+
+@pytest.mark.parametrize("broker_url", _broker_params())
+def test_a_message_published_to_one_process_reaches_a_subscriber_of_another(server_factory, broker_url):
+    url = f"{broker_url}{'&' if '?' in broker_url else '?'}prefix=egintake{secrets.token_hex(4)}"
+    first, second = server_factory(broker_url=url), server_factory(broker_url=url)
+    for process in (first, second):
+        deadline = time.monotonic() + 30
+        while process.client().get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the broker never became ready"
+            time.sleep(0.1)
+    intake = intake_channel(first)
+    key = first.create_key(("subscribe",), workspace_id=intake.workspace_id)
+    with subscribe(second.base_url, key, channel_id=intake.channel_id) as ws:
+        welcome(ws)
+        reply = first.client().put(f"/{intake.channel_id}", content="across",
+                                   headers={"Authorization": f"Bearer {intake.token}"})
+        assert reply.status_code == 200, reply.text
+        [frame] = read_events(ws, 1)
+    assert frame["event"]["message"] == "across" and frame["event"]["state"] == "closed"
+    assert str(frame["seq"]) == reply.json()["id"]
