@@ -241,3 +241,9 @@ def test_when_the_store_cannot_take_writes_the_answer_is_503_never_429(server_fa
 def test_the_reply_names_no_secret(gotify, intake):
     reply = gotify.post("/message", json={"message": "m"})
     assert intake.token not in json.dumps(reply.json())
+
+
+def test_a_token_stops_working_at_once_when_its_channel_is_deleted(gotify, intake):
+    assert gotify.post("/message", json={"message": "before"}).status_code == 200  # the token is cached now
+    assert intake.admin.delete(f"/admin/channels/{intake.channel_id}").status_code == 204
+    gotify_error(gotify.post("/message", json={"message": "after"}), 401)

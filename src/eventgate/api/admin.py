@@ -297,6 +297,7 @@ async def delete_channel(request: Request) -> Response:
     except DomainError as error:
         return failure(error)
     request.app.state.runtime.directory.invalidate(channel_id)
+    request.app.state.runtime.channel_tokens.forget_channel(channel_id)
     return Response(status_code=204)
 
 

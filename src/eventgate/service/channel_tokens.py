@@ -10,7 +10,7 @@ so a token created elsewhere works at once.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import anyio
 import sqlalchemy as sa
@@ -126,7 +126,14 @@ class ChannelTokenDirectory:
 
     def forget(self, token_id: int) -> None:
         """Drop a revoked token at once (this process)."""
+        self._forget(lambda token: token.id == token_id)
+
+    def forget_channel(self, channel_id: str) -> None:
+        """Drop every token of a deleted channel at once (this process)."""
+        self._forget(lambda token: token.channel_id == channel_id)
+
+    def _forget(self, matches: Callable[[ChannelToken], bool]) -> None:
         self._generation += 1
         for key, (_, token) in list(self._cache.items()):
-            if token.id == token_id:
+            if matches(token):
                 del self._cache[key]
