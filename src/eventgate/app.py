@@ -23,6 +23,7 @@ from eventgate.api import dashboard, stats
 from eventgate.api import admin
 from eventgate.api.allowed_methods import AllowedMethods
 from eventgate.api import live_sse, live_ws
+from eventgate.api import gotify, ntfy
 from eventgate.api.envelope import failure, internal_error
 from eventgate.api.request_metrics import RequestMetrics
 from eventgate.config import Settings
@@ -56,7 +57,9 @@ def build_app(settings: Settings) -> Starlette:
         *type_registry.routes,
         *stats.routes,
         *admin.routes,
+        *gotify.routes,
         *dashboard.routes,  # the page at / and its files
+        *ntfy.routes,  # last: PUT/POST /{topic} takes only single-segment paths no route above claims
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(RequestMetrics), Middleware(AllowedMethods, routes=routes)],

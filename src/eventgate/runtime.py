@@ -18,6 +18,7 @@ from eventgate.broker import Broker, open_broker
 from eventgate.config import Settings
 from eventgate.hub import Hub
 from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory, SharedAttempts
+from eventgate.service.channel_tokens import ChannelTokenDirectory
 from eventgate.service.event_reads import EventReader
 from eventgate.service.keys import KeyDirectory
 from eventgate.service.lifecycle import LifecycleService
@@ -41,6 +42,7 @@ class Runtime:
     lifecycle: LifecycleService
     keys: KeyDirectory
     reader: EventReader
+    channel_tokens: ChannelTokenDirectory
     commit_listeners: list[Callable[[list[CommittedOperation]], None]] = field(default_factory=list)
     # Live delivery: the broker carries committed operations between processes, the hub fans
     # them out to this process's subscribers.
@@ -69,6 +71,7 @@ class Runtime:
             settings=settings, database=database, writer=writer, maintenance=maintenance, directory=directory,
             authenticator=authenticator, lifecycle=LifecycleService(writer, authenticator),
             keys=KeyDirectory(database), reader=EventReader(database),
+            channel_tokens=ChannelTokenDirectory(database),
         )
         writer.on_commit = runtime._committed
         runtime.broker = open_broker(settings.broker_url)

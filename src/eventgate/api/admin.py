@@ -8,10 +8,14 @@
     PATCH  /admin/channels/{channel_id}             rename
     DELETE /admin/channels/{channel_id}             delete (not the default channel)
     POST   /admin/channels/{channel_id}/rotate-password   set a given password or generate one
+    GET    /admin/channels/{channel_id}/tokens      list the channel's tokens (never their secrets)
+    POST   /admin/channels/{channel_id}/tokens      create a channel token {name} → the token, shown once
+    DELETE /admin/channels/{channel_id}/tokens/{token_id}  revoke a channel token
 
 Successes are `{"data": …}` (204 for deletes); errors use the §2 envelope. A key restricted
 to channels may list, rename, rotate and delete those channels only; managing keys and
-creating channels need an unrestricted admin key.
+creating channels need an unrestricted admin key. Channel tokens are the credential of the
+intake routes only (ntfy, Gotify); a restricted admin key may manage its channels' tokens.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from eventgate.domain.errors import DomainError, bad_request, not_found
 from eventgate.domain.times import now_ms, parse_unix_time
 from eventgate.ids import TOKEN_PATTERN
 from eventgate.service.admin import Administration, require_unrestricted
+from eventgate.service.channel_tokens import ChannelTokenAdministration, parse_token_id
 
 UNSET = msgspec.UNSET
 MAX_EXPIRES_IN = 100 * 365 * 86_400
@@ -118,6 +123,33 @@ class RotatedPasswordView(msgspec.Struct):
 
 class RotatedPassword(msgspec.Struct):
     data: RotatedPasswordView
+
+
+class TokenCreateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new channel token: a name saying who or what uses it (1-128 characters)."""
+
+    name: str | None = UNSET
+
+
+class TokenView(msgspec.Struct):
+    id: int
+    channel_id: str
+    name: str
+    created_at: float
+    revoked_at: float | None
+    active: bool
+
+
+class CreatedTokenView(TokenView):
+    token: str
+
+
+class TokenList(msgspec.Struct):
+    data: list[TokenView]
+
+
+class CreatedToken(msgspec.Struct):
+    data: CreatedTokenView
 
 
 def refuse_query_parameters(request: Request) -> None:
@@ -267,6 +299,7 @@ async def delete_channel(request: Request) -> Response:
     except DomainError as error:
         return failure(error)
     request.app.state.runtime.directory.invalidate(channel_id)
+    request.app.state.runtime.channel_tokens.forget_channel(channel_id)
     return Response(status_code=204)
 
 
@@ -287,6 +320,46 @@ async def rotate_password(request: Request) -> Response:
     return JSONResponse({"data": data})
 
 
+def _tokens(request: Request) -> ChannelTokenAdministration:
+    return ChannelTokenAdministration(request.app.state.runtime.database)
+
+
+async def list_channel_tokens(request: Request) -> Response:
+    """A channel's tokens, revoked ones included (scope admin); never the tokens themselves."""
+    try:
+        key, channel_id = await _channel_key(request)
+        tokens = await anyio.to_thread.run_sync(_tokens(request).list, key.workspace_id, channel_id)
+    except DomainError as error:
+        return failure(error)
+    return JSONResponse({"data": tokens})
+
+
+async def create_channel_token(request: Request) -> Response:
+    """Create a channel token (scope admin) → 201; the token is in the reply, once."""
+    try:
+        key, channel_id = await _channel_key(request)
+        fields = await _body(request, TokenCreateBody)
+        if "name" not in fields:
+            raise bad_request("name_required", "name is required", "name")
+        plain, view = await anyio.to_thread.run_sync(_tokens(request).create, key.workspace_id, channel_id,
+                                                     fields["name"])
+    except DomainError as error:
+        return failure(error)
+    return JSONResponse({"data": {**view, "token": plain}}, status_code=201)
+
+
+async def revoke_channel_token(request: Request) -> Response:
+    """Revoke a channel token (scope admin) → 204; this process refuses it at once, others within a second."""
+    try:
+        key, channel_id = await _channel_key(request)
+        token_id = parse_token_id(request.path_params["token_id"])
+        await anyio.to_thread.run_sync(_tokens(request).revoke, key.workspace_id, token_id, channel_id)
+    except DomainError as error:
+        return failure(error)
+    request.app.state.runtime.channel_tokens.forget(token_id)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/admin/keys", list_keys, methods=["GET"], name="admin_list_keys"),
     Route("/admin/keys", create_key, methods=["POST"], name="admin_create_key"),
@@ -297,4 +370,10 @@ routes = [
     Route("/admin/channels/{channel_id}", delete_channel, methods=["DELETE"], name="admin_delete_channel"),
     Route("/admin/channels/{channel_id}/rotate-password", rotate_password, methods=["POST"],
           name="admin_rotate_channel_password"),
+    Route("/admin/channels/{channel_id}/tokens", list_channel_tokens, methods=["GET"],
+          name="admin_list_channel_tokens"),
+    Route("/admin/channels/{channel_id}/tokens", create_channel_token, methods=["POST"],
+          name="admin_create_channel_token"),
+    Route("/admin/channels/{channel_id}/tokens/{token_id}", revoke_channel_token, methods=["DELETE"],
+          name="admin_revoke_channel_token"),
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from eventgate.api.intake_catalogue import intake_operations
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation, RequestBody
 from eventgate.api.type_registry import EventTypeCreated, EventTypeFields, EventTypePage, EventTypeView
@@ -217,6 +218,7 @@ def operations() -> list[ApiOperation]:
     ops.append(ApiOperation("GET", "/metrics", "Prometheus metrics", "Operations", media_type="text/plain"))
     ops.append(ApiOperation("GET", "/openapi.json", "This document", "Operations", media_type="application/json"))
     ops.append(ApiOperation("GET", "/docs", "This API reference, readable", "Operations", media_type="text/html"))
+    ops.extend(intake_operations())
     return ops
 
 
@@ -420,10 +422,13 @@ def admin_operations() -> list[ApiOperation]:
         ChannelRenameBody,
         CreatedChannel,
         CreatedKey,
+        CreatedToken,
         KeyCreateBody,
         KeyList,
         PasswordRotateBody,
         RotatedPassword,
+        TokenCreateBody,
+        TokenList,
     )
     from eventgate.auth.keys import SCOPES
 
@@ -480,6 +485,19 @@ def admin_operations() -> list[ApiOperation]:
                                  example={"password": "a-new-long-password"}),
                      RotatedPassword, security="api_key", scope=scope, errors=(400, 401, 403, 404, 413, 415, 503),
                      path_parameters=channel_path),
+        ApiOperation("GET", channel + "/tokens", "List a channel's tokens (never the tokens themselves)", tag,
+                     response=TokenList, security="api_key", scope=scope, errors=(400, 401, 403, 404, 503),
+                     path_parameters=channel_path),
+        ApiOperation("POST", channel + "/tokens",
+                     "Create a channel token for the intake routes (ntfy, Gotify); the token is shown once", tag,
+                     RequestBody("TokenCreateBody", TokenCreateBody,
+                                 {"name": text(128, "Who or what uses the token", "grafana")}, required=("name",),
+                                 example={"name": "grafana"}),
+                     CreatedToken, security="api_key", scope=scope,
+                     errors=(400, 401, 403, 404, 413, 415, 503), success_status=201, path_parameters=channel_path),
+        ApiOperation("DELETE", channel + "/tokens/{token_id}", "Revoke a channel token", tag,
+                     security="api_key", scope=scope, errors=(400, 401, 403, 404, 503), success_status=204,
+                     path_parameters={**channel_path, "token_id": {"type": "integer", "minimum": 1}}),
     ]
 
 

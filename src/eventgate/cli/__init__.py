@@ -288,6 +288,7 @@ def _register_commands() -> None:
     # Each area of administration lives in its own module and adds its commands here.
     from eventgate.cli import admin  # noqa: F401
     from eventgate.cli import backup  # noqa: F401
+    from eventgate.cli import channel_tokens  # noqa: F401
     from eventgate.cli import types  # noqa: F401
     from eventgate.cli import watch  # noqa: F401
 

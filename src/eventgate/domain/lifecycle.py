@@ -58,6 +58,8 @@ class LifecycleCommand:
     workspace_id: str | None = None
     # Seed 002: the channels the API key may use (None: every channel of the workspace).
     allowed_channel_ids: frozenset[str] | None = None
+    # Intake (ntfy, Gotify): a create whose event is closed at once (SPEC §9 one-shot message).
+    one_shot: bool = False
 
 
 def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, received_at: int) -> dict[str, Any]:
@@ -86,6 +88,11 @@ def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, re
         "updated_at": received_at,
         "seq": 0,
     }
+    if command.one_shot:
+        # One operation, one seq, one notification: the event is born closed, started_at = ended_at.
+        event["state"] = CLOSED
+        event["status"] = changes.get("status") or CLOSED
+        event["ended_at"] = changes.get("ended_at", event["started_at"])
     return event
 
 

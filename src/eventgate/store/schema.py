@@ -183,3 +183,19 @@ retention_marks = sa.Table(
     sa.Column("removed_through_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("removed_at", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+# Channel tokens (SPEC §9): one secret bound to one channel, for the intake routes (ntfy, Gotify).
+# Only the hash is stored; the integer id is what Gotify clients see as the application id.
+channel_tokens = sa.Table(
+    "channel_tokens", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel_id", sa.String(26), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_channel_tokens_channel", "channel_id"),
+    # A revoked token's id is never handed out again.
+    sqlite_autoincrement=True,
+)

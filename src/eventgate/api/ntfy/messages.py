@@ -1,0 +1,67 @@
+"""What ntfy clients read back: the message object and ntfy's error body.
+
+Error codes follow ntfy's own (`{"code": 40101, "http": 401, "error": "unauthorized"}`); Apprise
+and the ntfy libraries read `code` and `error` from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from eventgate.api.envelope import JSONResponse
+from eventgate.domain.errors import DomainError
+
+NTFY_DOCS = "https://docs.ntfy.sh/publish/"
+
+# eventgate's error codes that have an ntfy code of their own; any other is http * 100 + 1.
+NTFY_CODES = {
+    "token_required": 40101, "token_invalid": 40101, "topic_forbidden": 40301,
+    "priority_invalid": 40007, "topic_invalid": 40009, "topic_reserved": 40010, "message_not_utf8": 40011,
+    "attachments_unsupported": 40013, "actions_invalid": 40018, "delay_unsupported": 40002,
+    "email_unsupported": 40001, "call_unsupported": 40001,
+}
+
+
+class NtfyMessage(msgspec.Struct, omit_defaults=True):
+    """ntfy's message object (fields left at their defaults are omitted, as ntfy does)."""
+
+    id: str
+    time: int
+    event: str
+    topic: str
+    message: str
+    title: str | None = None
+    priority: int | None = None
+    tags: list[str] | None = None
+    click: str | None = None
+    icon: str | None = None
+
+
+class NtfyError(msgspec.Struct):
+    """ntfy's error body."""
+
+    code: int
+    http: int
+    error: str
+    link: str | None = None
+
+
+def message_id(seq: int) -> str:
+    """The ntfy message id of an operation: its seq, so that one id names one operation."""
+    return str(seq)
+
+
+def message_body(seq: int, time_ms: int, topic: str, message: str, **optional: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": message_id(seq), "time": time_ms // 1000, "event": "message", "topic": topic,
+                            "message": message}
+    body.update({name: value for name, value in optional.items() if value not in (None, [], "")})
+    return body
+
+
+def ntfy_error(error: DomainError) -> JSONResponse:
+    code = NTFY_CODES.get(error.code, error.status * 100 + 1)
+    body: dict[str, Any] = {"code": code, "http": error.status, "error": error.message}
+    if error.status in (401, 403):
+        body["link"] = NTFY_DOCS + "#authentication"
+    return JSONResponse(body, status_code=error.status, headers=error.headers)

@@ -1,0 +1,36 @@
+"""ntfy topics in eventgate: a topic is a channel, named by its id or its name.
+
+Topics that are eventgate's own top-level paths (or ntfy's, which its clients expect to be
+pages) are reserved: publishing to them is 400, so `POST /events` and the other routes keep
+their meaning. Every top-level path the app routes must be listed here (a test checks it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from eventgate.auth.channel_tokens import ChannelToken
+
+TOPIC_PATTERN = re.compile(r"[-_A-Za-z0-9]{1,64}")
+
+# eventgate's top-level path segments, today's and announced (v2: PagerDuty's /v2/enqueue,
+# integrations: /integrations/alertmanager), then ntfy's own pages.
+EVENTGATE_PATHS = (
+    "admin", "api", "dashboard", "docs", "event", "events", "healthz", "integrations", "message",
+    "metrics", "openapi.json", "readyz", "static", "stats", "v1", "v2", "whoami",
+)
+NTFY_PATHS = ("account", "app", "config.js", "file", "login", "manifest.webmanifest", "settings", "signup", "sw.js")
+RESERVED_TOPICS = frozenset(EVENTGATE_PATHS + NTFY_PATHS + ("favicon.ico", "robots.txt"))
+
+
+def is_reserved(topic: str) -> bool:
+    return topic.lower() in RESERVED_TOPICS
+
+
+def is_valid_topic(topic: str) -> bool:
+    return TOPIC_PATTERN.fullmatch(topic) is not None
+
+
+def names_channel_of(topic: str, token: ChannelToken) -> bool:
+    """The topic is the token's channel: its id (in any case, as Crockford base32 allows) or its name."""
+    return topic.upper() == token.channel_id or topic == token.channel_name
