@@ -10,7 +10,7 @@ import time
 import pytest
 from starlette.routing import Route
 
-from eventgate.api.ntfy.topics import RESERVED_TOPICS
+from eventgate.api.ntfy.topics import OWN_ROUTES, RESERVED_TOPICS
 from tests.conftest import broker_urls
 from tests.intake import intake_channel, new_token
 from tests.live_client import read_events, subscribe, welcome
@@ -224,11 +224,26 @@ def test_a_token_of_channel_a_never_writes_to_channel_b(server, intake):
 # -- topics and routes ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("topic", ["events", "admin", "api", "v1", "v2", "healthz", "metrics", "message",
-                                   "integrations", "stats", "docs", "static", "Events"])
+@pytest.mark.parametrize("topic", ["admin", "api", "v1", "v2", "integrations", "stats", "static", "Events",
+                                   "HEALTHZ"])
 def test_a_reserved_topic_is_400_with_a_clear_message(ntfy, topic):
     body = ntfy_error(ntfy.put(f"/{topic}", content="m"), 400, 40010)
     assert "reserved" in body["error"]
+
+
+@pytest.mark.parametrize("path, allowed", [("events", {"GET", "HEAD", "POST"}), ("healthz", {"GET", "HEAD"}),
+                                           ("metrics", {"GET", "HEAD"}), ("message", {"POST"}),
+                                           ("docs", {"GET", "HEAD"}), ("whoami", {"GET", "HEAD"})])
+def test_a_method_an_own_route_lacks_is_405_not_a_publish(ntfy, path, allowed):
+    reply = ntfy.put(f"/{path}", content="m")
+    assert reply.status_code == 405, reply.text
+    assert set(reply.headers["allow"].replace(" ", "").split(",")) >= allowed
+
+
+def test_the_topic_route_leaves_every_own_single_segment_route_alone(server):
+    own = {route.path.strip("/") for route in server.app.routes
+           if route.path.count("/") == 1 and route.path != "/" and "{" not in route.path}
+    assert own == set(OWN_ROUTES)
 
 
 def test_every_top_level_path_of_the_app_is_a_reserved_topic(server):

@@ -367,6 +367,7 @@ async def publish_to_topic(request: Request) -> Response:
 
 routes = [
     Route("/", publish_json, methods=["POST"], name="ntfy_publish_json"),
-    # Last of all routes: a single path segment that no other route claims is a topic.
-    Route("/{topic}", publish_to_topic, methods=["PUT", "POST"], name="ntfy_publish"),
+    # Last of all routes: a single path segment that no other route claims is a topic
+    # (topics.TopicConvertor leaves eventgate's own single-segment routes alone).
+    Route("/{topic:ntfy_topic}", publish_to_topic, methods=["PUT", "POST"], name="ntfy_publish"),
 ]
