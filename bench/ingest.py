@@ -411,7 +411,7 @@ def _stop(process: subprocess.Popen | None) -> None:
         process.wait()
 
 
-def _create_channel(database_url: str) -> str:
+def create_channel(database_url: str) -> str:
     # Commands other than serve/migrate never create a database: make it first.
     subprocess.run([EVENTGATE, "migrate", "--database-url", database_url], check=True, capture_output=True)
     output = subprocess.run(
@@ -670,7 +670,7 @@ def main() -> int:
     port = _free_port()
     server = None
     try:
-        channel_id = _create_channel(database_url)
+        channel_id = create_channel(database_url)
         server = subprocess.Popen(
             [EVENTGATE, "serve", "--port", str(port), "--database-url", database_url, "--log-level", "warning",
              *(["--workers", str(args.workers)] if args.workers else []), *args.server_arg],

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -48,8 +46,11 @@ from pathlib import Path
 
 import httpx
 
-EVENTGATE = str(Path(sys.executable).with_name("eventgate"))
-PASSWORD = "bench-password-1234"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fanout import wait_ready  # noqa: E402
+from ingest import EVENTGATE, PASSWORD, ScratchPostgres, create_channel  # noqa: E402
+
 LIMIT = 10
 TARGET_HEALTHZ_P99_MS = 100.0
 VERIFICATIONS = re.compile(r"^eventgate_password_verifications_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
@@ -167,48 +168,6 @@ def verifications(base_url: str, workers: int) -> float:
     return sum(by_node.values())
 
 
-def wait_ready(base_url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("eventgate serve exited")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("eventgate serve did not become ready")
-
-
-def create_channel(database_url: str) -> str:
-    subprocess.run([EVENTGATE, "migrate", "--database-url", database_url], check=True, capture_output=True)
-    output = subprocess.run([EVENTGATE, "channel", "create", "--name", "bench", "--password", PASSWORD, "--json",
-                             "--database-url", database_url], check=True, capture_output=True, text=True).stdout
-    return json.loads(output)["channel_id"]
-
-
-class ScratchPostgres:
-    """A fresh database beside the one named by --database-url, dropped afterwards."""
-
-    def __init__(self, url: str) -> None:
-        import sqlalchemy as sa
-
-        from eventgate.store.database import normalize_url
-
-        base = sa.make_url(normalize_url(url))
-        self.name = f"eventgate_bench_{secrets.token_hex(4)}"
-        self.admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-        self.url = base.set(database=self.name).render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        self.admin.dispose()
-
-
 # -- one flood ----------------------------------------------------------------------------------
 
 
@@ -281,7 +240,7 @@ def main() -> int:
             [EVENTGATE, "serve", "--port", str(port), "--database-url", database_url, "--log-level", "warning",
              "--workers", str(args.workers), "--forwarded-allow-ips", "127.0.0.1"],
             cwd=workdir, stdout=subprocess.DEVNULL)
-        wait_ready(base_url, server)
+        wait_ready(port, server)
         print(f"eventgate serve --workers {args.workers} on "
               f"{'SQLite' if scratch is None else 'PostgreSQL (scratch database)'}, "
               f"peak RSS at start {peak_rss_mib(server.pid):.0f} MiB")

@@ -117,3 +117,13 @@ def wait_until_serving(process: subprocess.Popen, base_url: str, log_path: Path,
                 return
         assert time.monotonic() < deadline, f"eventgate serve did not become ready:\n{log_path.read_text()}"
         time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, as a service manager stops `eventgate serve`; SIGKILL if it has not exited in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)

@@ -25,7 +25,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 
 from tests.conftest import TEST_DATABASE_URL, fresh_postgres_url
-from tests.processes import wait_until_serving
+from tests.processes import stop, wait_until_serving
 
 PRODUCER_PASSWORD = "fuzz-password-1"
 MAX_EXAMPLES = 30
@@ -106,12 +106,7 @@ def fuzzed_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             wait_until_serving(process, base_url, log_path)
             yield FuzzedServer(base_url, key["key"], channel["channel_id"], reader["key"])
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
         assert "Traceback" not in log_path.read_text(errors="replace"), log_path.read_text(errors="replace")
     finally:
         urls.close()

@@ -19,6 +19,8 @@ from typing import Iterator
 import httpx
 import pytest
 
+from tests.processes import stop
+
 EVENTGATE = shutil.which("eventgate", path=str(Path(sys.executable).parent)) or "eventgate"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
@@ -71,12 +73,7 @@ class _Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> str:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(30)
+        stop(self.process)
         self._log.close()
         return self.output()
 

@@ -22,7 +22,7 @@ import uvicorn
 from click.testing import CliRunner
 
 from eventgate.cli import main, settings_from_environment
-from tests.processes import wait_until_serving
+from tests.processes import stop, wait_until_serving
 
 
 def _clean_environment() -> dict[str, str]:
@@ -169,9 +169,4 @@ def test_a_real_serve_configured_only_by_variables(tmp_path):
         assert unknown.status_code == 400, unknown.text
         assert unknown.json()["error_code"] == "unknown_event_type"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

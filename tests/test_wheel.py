@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI
-from tests.processes import wait_until_serving
+from tests.processes import stop, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "eventgate"
@@ -129,10 +129,5 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_serves(tmp_path):
         script = httpx.get(f"{base_url}/static/app.js", timeout=10)
         assert script.status_code == 200 and script.text
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
     assert not (work / "data").exists(), "a command ignored --data-dir"
