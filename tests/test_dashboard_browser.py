@@ -561,6 +561,114 @@ def test_creating_a_key_shows_it_once_and_revoking_it_stops_it(page, server, wor
     assert reader.get("/whoami").status_code == 401
 
 
+def open_tokens(page: Page, channel_id: str, name: str):  # noqa: ANN201
+    """Open a channel's tokens on the Channels tab; returns the panel."""
+    toggle = page.locator(f'tr[data-channel-id="{channel_id}"]').get_by_role("button", name=f"Tokens of {name}")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    panel = page.locator(f"#{toggle.get_attribute('aria-controls')}")
+    expect(panel).to_be_visible()
+    return panel
+
+
+def create_token_in_the_ui(page: Page, panel: Any, name: str) -> tuple[str, Any]:
+    panel.get_by_label("Token name").fill(name)
+    panel.get_by_role("button", name="Create token").click()
+    dialog = page.locator("dialog.secret-dialog")
+    expect(dialog).to_be_visible()
+    value = dialog.get_by_label("Channel token", exact=True)
+    expect(value).to_be_focused()
+    token = value.input_value()
+    assert re.fullmatch(r"[a-z0-9]{32}", token), token
+    return token, dialog
+
+
+def ntfy_publish(server: Any, channel_id: str, token: str, message: str) -> httpx.Response:
+    return server.client().put(f"/{channel_id}", content=message.encode(), headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_channel_token_is_shown_once_publishes_live_and_stops_when_revoked(page, server, workspace,
+                                                                              screenshot_folder):
+    sign_in(page, server, workspace.key, "#/admin/channels")
+    panel = open_tokens(page, workspace.channel, "home-lab")
+    expect(panel).to_contain_text("No tokens yet.")
+    token, dialog = create_token_in_the_ui(page, panel, "backup script")
+    expect(dialog).to_contain_text("shown only now")
+    lines = dialog.locator(".usage-line pre").all_inner_texts()
+    assert lines == [
+        f'curl -d "Backup done" -H "Authorization: Bearer {token}" {server.base_url}/{workspace.channel}',
+        f'curl "{server.base_url}/message?token={token}" -F "title=Backup" -F "message=done" -F "priority=5"',
+        f"ntfy://{server.base_url.removeprefix('http://')}/{workspace.channel}?token={token}",
+        f"gotify://{server.base_url.removeprefix('http://')}/{token}",
+    ]
+    expect(dialog.get_by_role("button", name="Copy the line for ntfy, with curl")).to_be_visible()
+    save_screenshot(page, screenshot_folder, "admin-channel-token")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(panel.get_by_role("button", name="Create token")).to_be_focused()
+    token_row = panel.locator("tbody tr", has_text="backup script")
+    expect(token_row).to_have_count(1)
+    token_id = token_row.get_attribute("data-token-id")
+    assert token not in page.content()
+
+    page.click("#nav-board")
+    expect(rows(page)).to_have_count(0)
+    published = ntfy_publish(server, workspace.channel, token, "Backup done")
+    assert published.status_code == 200, published.text
+    shown = rows(page).filter(has_text="Backup done")
+    expect(shown).to_have_count(1)
+    expect(shown.locator(".row-title")).to_have_text("backup script")  # no title: the token's name, as ntfy
+
+    page.click("#nav-admin")
+    panel = open_tokens(page, workspace.channel, "home-lab")
+    panel.get_by_role("button", name=f"Revoke token {token_id} (backup script)").click()
+    expect(panel.locator(f'tr[data-token-id="{token_id}"]')).to_contain_text("revoked")
+    expect(panel.get_by_role("status")).to_have_text("Token “backup script” revoked.")
+    expect(panel.get_by_role("heading", name="Tokens of home-lab")).to_be_focused()
+    refused = ntfy_publish(server, workspace.channel, token, "Backup done")
+    assert refused.status_code == 401, refused.text
+
+
+def test_a_channel_token_works_with_the_gotify_line_from_the_dialog(page, server, workspace):
+    sign_in(page, server, workspace.key, "#/admin/channels")
+    token, dialog = create_token_in_the_ui(page, open_tokens(page, workspace.channel, "home-lab"), "uptime")
+    gotify = dialog.locator(".usage-line pre").nth(1).inner_text()
+    url = re.search(r'curl "([^"]+)"', gotify).group(1)
+    reply = server.client().post(url, files={"title": (None, "Backup"), "message": (None, "done"),
+                                             "priority": (None, "5")})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["title"] == "Backup"
+
+
+def test_a_hostile_token_name_is_rendered_as_text(page, server, workspace):
+    sign_in(page, server, workspace.key, "#/admin/channels")
+    panel = open_tokens(page, workspace.channel, "home-lab")
+    _, dialog = create_token_in_the_ui(page, panel, HOSTILE)
+    expect(dialog.locator("strong").first).to_have_text(HOSTILE)
+    dialog.get_by_role("button", name="Done").click()
+    expect(panel.locator("tbody td").first).to_have_text(HOSTILE)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator('img[src="x"], script:not([src])').count() == 0
+
+
+def test_channel_tokens_fit_a_phone_screen(browser, server, workspace, screenshot_folder):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, locale="en-GB", timezone_id="UTC")
+    context.set_default_timeout(WAIT_MS)
+    try:
+        phone = context.new_page()
+        sign_in(phone, server, workspace.key, "#/admin/channels")
+        panel = open_tokens(phone, workspace.channel, "home-lab")
+        _, dialog = create_token_in_the_ui(phone, panel, "phone")
+        assert dialog.evaluate("node => node.scrollWidth <= node.clientWidth")
+        save_screenshot(phone, screenshot_folder, "admin-channel-token-phone")
+        dialog.get_by_role("button", name="Done").click()
+        expect(panel.locator("tbody tr")).to_have_count(1)
+        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
+
+
 def test_event_types_can_be_created_renamed_and_deactivated(page, server, workspace):
     sign_in(page, server, workspace.key, "#/admin/types")
     page.fill("input[name=name]", "Door opened")

@@ -1,6 +1,7 @@
-// Administration for admin keys: channels (create, rotate the password), API keys (create,
-// revoke) and event types (create, rename, activate/deactivate). Secrets — a new key, a new
-// channel password — are shown once, in a dialog, and never kept by the page.
+// Administration for admin keys: channels (create, rotate the password, their tokens), API keys
+// (create, revoke) and event types (create, rename, activate/deactivate). Secrets — a new key,
+// a new channel password, a new channel token — are shown once, in a dialog, and never kept by
+// the page.
 
 import { el, replaceChildren } from "./dom.js";
 import { absoluteTime, timeElement } from "./format.js";
@@ -22,29 +23,42 @@ function formError() {
   return el("p", { class: "error", role: "alert" });
 }
 
-/** Show a secret once: a modal dialog with the value, a copy button, and a plain warning. */
-export function showSecret(title, label, secret, extra, noun = label.toLowerCase()) {
+/** A button that copies `text`, saying so in `status` (a live region). `select()` highlights the
+ * text first, so that Ctrl+C still works where the browser offers no clipboard (plain http). */
+function copyButton(text, status, { label, done = "Copied.", select } = {}) {
+  return el("button", { type: "button", class: "button secondary", "aria-label": label || null, on: { click: async () => {
+    if (select) select();
+    try {
+      await navigator.clipboard.writeText(text);
+      status.textContent = done;
+    } catch {
+      status.textContent = "Press Ctrl+C to copy the selected text.";
+    }
+  } } }, "Copy");
+}
+
+/** Show a secret once: a modal dialog with the value, a copy button, and a plain warning.
+ * `extra` goes above the value, `after` below it (e.g. ready-to-copy lines that use it). */
+export function showSecret(title, label, secret, extra, { noun = label.toLowerCase(), after = null } = {}) {
   const value = el("input", { type: "text", readonly: true, value: secret, class: "secret-value",
-    "aria-label": label, spellcheck: "false" });
+    "aria-label": label, spellcheck: "false", autocomplete: "off" });
   const copied = el("span", { class: "muted", role: "status" });
-  const dialog = el("dialog", { class: "secret-dialog", "aria-labelledby": "secret-title" },
+  const opener = document.activeElement;
+  const dialog = el("dialog", { class: ["secret-dialog", after ? "wide" : null], "aria-labelledby": "secret-title" },
     el("h2", { id: "secret-title" }, title),
     el("p", null, `This ${noun} is shown only now. Copy it somewhere safe: it cannot be shown again.`),
     extra || null,
-    value,
+    el("div", { class: "secret-row" }, value,
+      copyButton(secret, copied, { label: `Copy the ${noun}`, done: `Copied the ${noun}.`, select: () => value.select() })),
+    typeof after === "function" ? after(copied) : after,
     el("div", { class: "dialog-actions" },
-      el("button", { type: "button", class: "button secondary", on: { click: async () => {
-        value.select();
-        try {
-          await navigator.clipboard.writeText(secret);
-          copied.textContent = "Copied.";
-        } catch {
-          copied.textContent = "Press Ctrl+C to copy the selected text.";
-        }
-      } } }, "Copy"),
       copied,
       el("button", { type: "button", class: "button", on: { click: () => dialog.close() } }, "Done")));
-  dialog.addEventListener("close", () => dialog.remove());
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    // Back to the control that opened the dialog, unless a reload replaced it meanwhile.
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  });
   document.body.append(dialog);
   dialog.showModal();
   value.select();
@@ -57,11 +71,137 @@ function expiresWord(expiresAt) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Channel tokens: the one secret a tool that already notifies ntfy or Gotify sends (curl, Apprise,
+// Uptime Kuma, Home Assistant…). It works on those intake routes only (docs/intake.md).
+
+/** Where this eventgate answers: the page's address without its fragment, a path prefix included. */
+function serverAddress() {
+  const url = new URL(".", document.baseURI);
+  const prefix = url.pathname.replace(/\/$/, "");
+  return { base: url.origin + prefix, host: url.host, prefix, secure: url.protocol === "https:" };
+}
+
+/** [label, line] for each tool: the same commands as docs/intake.md, with this server and token. */
+export function intakeLines(channelId, token, server = serverAddress()) {
+  const s = server.secure ? "s" : "";
+  const lines = [
+    ["ntfy, with curl", `curl -d "Backup done" -H "Authorization: Bearer ${token}" ${server.base}/${channelId}`],
+    ["Gotify, with curl",
+      `curl "${server.base}/message?token=${token}" -F "title=Backup" -F "message=done" -F "priority=5"`],
+  ];
+  // Apprise reads every path segment of an ntfy URL as a topic: a path prefix cannot be said there.
+  // The token goes in ?token=: in the user part Apprise would take it for a user name.
+  if (!server.prefix) lines.push(["Apprise URL, ntfy", `ntfy${s}://${server.host}/${channelId}?token=${token}`]);
+  lines.push(["Apprise URL, Gotify", `gotify${s}://${server.host}${server.prefix}/${token}`]);
+  return lines;
+}
+
+function usageBlock(lines, status) {
+  return el("section", { class: "usage", "aria-labelledby": "usage-title" },
+    el("h3", { id: "usage-title" }, "Use it from the tools you already run"),
+    el("p", { class: "muted small" },
+      "Point an ntfy or Gotify client here: only the server address and the token change."),
+    el("ul", { class: "usage-lines" }, lines.map(([label, line], index) => {
+      const code = el("code", null, line);
+      return el("li", { class: "usage-line" },
+        el("span", { class: "usage-label", id: `usage-${index}` }, label),
+        el("pre", { "aria-labelledby": `usage-${index}` }, code),
+        copyButton(line, status, { label: `Copy the line for ${label}`, done: `Copied the line for ${label}.`,
+          select: () => window.getSelection().selectAllChildren(code) }));
+    })));
+}
+
+/** One channel's tokens: the list (revoked ones greyed), "Create token" and "Revoke". */
+class ChannelTokens {
+  constructor(api, channel) {
+    this.api = api;
+    this.channel = channel;
+    this.path = `admin/channels/${encodeURIComponent(channel.id)}/tokens`;
+    this.heading = el("h3", { id: `tokens-h-${channel.id}`, tabindex: "-1" }, `Tokens of ${channel.name}`);
+    this.list = el("div", { class: "table-wrap" }, el("p", { class: "muted" }, "Loading tokens…"));
+    this.status = el("p", { class: "muted small", role: "status" });
+    const name = el("input", { name: "token_name", required: true, maxlength: "128", autocomplete: "off" });
+    const error = formError();
+    const form = el("form", { class: "token-form", "aria-label": `New token for ${channel.name}`, on: { submit: async (e) => {
+      e.preventDefault();
+      error.textContent = "";
+      this.status.textContent = "";
+      try {
+        const created = (await this.api.post(this.path, { name: name.value.trim() })).data;
+        form.reset();
+        this.show(created);
+        this.load();
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    } } },
+    field("Token name", name),
+    el("button", { type: "submit", class: "button" }, "Create token"),
+    error);
+    this.element = el("section", { class: "token-panel", id: `tokens-${channel.id}`, "aria-labelledby": this.heading.id },
+      this.heading,
+      el("p", { class: "muted small" }, "A token lets ntfy and Gotify clients publish to this channel, and nothing else. "
+        + "Name it after who or what sends with it (e.g. backup script)."),
+      this.list, this.status, form);
+  }
+
+  show(created) {
+    showSecret("Channel token created", "Channel token", created.token,
+      el("p", null, "Token ", el("strong", null, created.name), " (id ", el("code", null, String(created.id)),
+        ") for channel ", el("strong", null, this.channel.name), " (", el("code", null, this.channel.id), ")"),
+      { noun: "token", after: (status) => usageBlock(intakeLines(this.channel.id, created.token), status) });
+  }
+
+  async load() {
+    try {
+      this.render((await this.api.get(this.path)).data || []);
+    } catch (failure) {
+      replaceChildren(this.list, el("p", { class: "error" }, `Cannot list tokens: ${failure.message}`));
+    }
+  }
+
+  render(tokens) {
+    if (!tokens.length) {
+      replaceChildren(this.list, el("p", { class: "muted" }, "No tokens yet."));
+      return;
+    }
+    replaceChildren(this.list, el("table", { class: "data tokens" },
+      el("thead", null, el("tr", null, ["Name", "Token id", "Created", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", null, tokens.map((token) => {
+        const revoked = token.revoked_at !== null && token.revoked_at !== undefined;
+        return el("tr", { class: revoked ? "is-revoked" : null, dataset: { tokenId: String(token.id) } },
+          el("td", null, token.name),
+          el("td", null, el("code", null, String(token.id))),
+          el("td", null, timeElement(token.created_at)),
+          el("td", { class: "row-actions" }, revoked
+            ? el("span", { class: "muted" }, "revoked ", timeElement(token.revoked_at))
+            : el("button", { type: "button", class: "button danger", "aria-label": `Revoke token ${token.id} (${token.name})`,
+              on: { click: () => this.revoke(token) } }, "Revoke")));
+      }))));
+  }
+
+  async revoke(token) {
+    if (!window.confirm(`Revoke token “${token.name}” of channel “${this.channel.name}”? Tools sending with it are refused at once.`)) {
+      return;
+    }
+    try {
+      await this.api.delete(`${this.path}/${encodeURIComponent(token.id)}`);
+      this.status.textContent = `Token “${token.name}” revoked.`;
+      await this.load();
+      this.heading.focus(); // its button is gone
+    } catch (failure) {
+      window.alert(`The token was not revoked: ${failure.message}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 class ChannelsTab {
   constructor(context) {
     this.context = context;
     this.api = context.api;
+    this.open = new Set(); // channels whose tokens are shown, kept when the list reloads
   }
 
   mount(container) {
@@ -114,18 +254,37 @@ class ChannelsTab {
     replaceChildren(this.table, el("table", { class: "data" },
       el("thead", null, el("tr", null, ["Name", "Channel id", "Created", ""].map((h) =>
         el("th", { scope: "col" }, h)))),
-      el("tbody", null, channels.map((channel) => {
-        const id = channel.channel_id || channel.id;
-        return el("tr", { dataset: { channelId: id } },
-          el("td", null, channel.name, channel.is_default ? el("span", { class: "chip" }, "default") : null),
-          el("td", null, el("code", null, id)),
-          el("td", null, timeElement(channel.created_at)),
-          el("td", { class: "row-actions" }, channel.is_default
-            ? el("span", { class: "muted small" }, "written through API keys") : el("button", {
-            type: "button", class: "button secondary", "aria-label": `Rotate the password of ${channel.name}`,
-            on: { click: () => this.rotate(id, channel.name) },
-          }, "Rotate password")));
-      }))));
+      el("tbody", null, channels.map((channel) => this.rows(channel)))));
+  }
+
+  /** The channel's row, and below it a row with its tokens, shown by the "Tokens" button. */
+  rows(channel) {
+    const id = channel.channel_id || channel.id;
+    const tokens = new ChannelTokens(this.api, { id, name: channel.name });
+    const open = this.open.has(id);
+    const detail = el("tr", { class: "token-row", hidden: !open }, el("td", { colspan: "4" }, tokens.element));
+    const toggle = el("button", { type: "button", class: "button secondary disclosure", "aria-expanded": String(open),
+      "aria-controls": tokens.element.id, "aria-label": `Tokens of ${channel.name}`, on: { click: () => {
+        const opening = detail.hidden;
+        detail.hidden = !opening;
+        toggle.setAttribute("aria-expanded", String(opening));
+        if (opening) {
+          this.open.add(id);
+          tokens.load();
+        } else {
+          this.open.delete(id);
+        }
+      } } }, "Tokens");
+    if (open) tokens.load();
+    return [el("tr", { dataset: { channelId: id } },
+      el("td", null, channel.name, channel.is_default ? el("span", { class: "chip" }, "default") : null),
+      el("td", null, el("code", null, id)),
+      el("td", null, timeElement(channel.created_at)),
+      el("td", { class: "row-actions" }, toggle, channel.is_default
+        ? el("span", { class: "muted small" }, " written through API keys") : el("button", {
+          type: "button", class: "button secondary", "aria-label": `Rotate the password of ${channel.name}`,
+          on: { click: () => this.rotate(id, channel.name) },
+        }, "Rotate password"))), detail];
   }
 
   async rotate(id, name) {
@@ -178,7 +337,7 @@ class KeysTab {
         form.reset();
         showSecret("API key created", "API key", created.key,
           el("p", null, "Key ", el("code", null, created.id), " for ", el("strong", null, created.user_id || body.user_id)),
-          "API key");
+          { noun: "API key" });
         this.load();
       } catch (failure) {
         error.textContent = failure.message;
