@@ -49,7 +49,8 @@ export function showSecret(title, label, secret, extra, { noun = label.toLowerCa
     el("p", null, `This ${noun} is shown only now. Copy it somewhere safe: it cannot be shown again.`),
     extra || null,
     el("div", { class: "secret-row" }, value,
-      copyButton(secret, copied, { label: `Copy the ${noun}`, done: `Copied the ${noun}.`, select: () => value.select() })),
+      copyButton(secret, copied, { label: `Copy the ${noun}`, done: `Copied the ${noun}.`,
+        select: () => value.select() })),
     typeof after === "function" ? after(copied) : after,
     el("div", { class: "dialog-actions" },
       copied,
@@ -181,9 +182,8 @@ class ChannelTokens {
   }
 
   async revoke(token) {
-    if (!window.confirm(`Revoke token “${token.name}” of channel “${this.channel.name}”? Tools sending with it are refused at once.`)) {
-      return;
-    }
+    const question = `Revoke token “${token.name}” of channel “${this.channel.name}”? Tools sending with it are refused at once.`;
+    if (!window.confirm(question)) return;
     try {
       await this.api.delete(`${this.path}/${encodeURIComponent(token.id)}`);
       this.status.textContent = `Token “${token.name}” revoked.`;
