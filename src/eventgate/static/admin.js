@@ -102,11 +102,11 @@ function usageBlock(lines, status) {
     el("h3", { id: "usage-title" }, "Use it from the tools you already run"),
     el("p", { class: "muted small" },
       "Point an ntfy or Gotify client here: only the server address and the token change."),
-    el("ul", { class: "usage-lines" }, lines.map(([label, line], index) => {
+    el("ul", { class: "usage-lines" }, lines.map(([label, line]) => {
       const code = el("code", null, line);
       return el("li", { class: "usage-line" },
-        el("span", { class: "usage-label", id: `usage-${index}` }, label),
-        el("pre", { "aria-labelledby": `usage-${index}` }, code),
+        el("span", { class: "usage-label" }, label),
+        el("pre", null, code),
         copyButton(line, status, { label: `Copy the line for ${label}`, done: `Copied the line for ${label}.`,
           select: () => window.getSelection().selectAllChildren(code) }));
     })));
