@@ -52,6 +52,35 @@ def test_priority_maps_to_severity(gotify, intake, priority, severity):
     assert intake.only_event()["severity"] == severity
 
 
+def test_a_whole_number_priority_written_as_a_float_is_that_number(gotify, intake):
+    # JSON Schema's integer (the OpenAPI document) includes 5.0.
+    reply = gotify.post("/message", content=b'{"message": "m", "priority": 8.0}',
+                        headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["priority"] == 8 and isinstance(reply.json()["priority"], int)
+    assert intake.only_event()["severity"] == "critical"
+
+
+@pytest.mark.parametrize("priority", [-2**31, 2**31 - 1, -1])
+def test_any_32_bit_priority_is_accepted(gotify, intake, priority):
+    reply = gotify.post("/message", json={"message": "m", "priority": priority})
+    assert reply.status_code == 200 and reply.json()["priority"] == priority
+
+
+@pytest.mark.parametrize("body", [
+    {"message": "m", "priority": 2**31}, {"message": "m", "priority": -2**31 - 1}, {"message": "m", "priority": 5.5},
+])
+def test_a_priority_outside_32_bits_or_fractional_is_400(gotify, intake, body):
+    gotify_error(gotify.post("/message", json=body), 400)
+    assert intake.events() == []
+
+
+def test_a_form_priority_is_bounded_as_the_json_one(gotify, intake):
+    assert gotify.post("/message", data={"message": "m", "priority": str(2**31 - 1)}).status_code == 200
+    gotify_error(gotify.post("/message", data={"message": "m", "priority": str(2**31)}), 400)
+    assert len(intake.events()) == 1
+
+
 def test_no_priority_is_gotifys_default_priority_zero(gotify, intake):
     reply = gotify.post("/message", json={"message": "m"})
     assert reply.status_code == 200 and reply.json()["priority"] == 0
@@ -144,8 +173,9 @@ def test_a_message_reaches_live_subscribers_like_any_event(server, gotify, intak
 
 
 def test_no_token_is_401(server, intake):
-    body = gotify_error(server.client().post("/message", json={"message": "m"}), 401)
-    assert body["error"] == "Unauthorized"
+    reply = server.client().post("/message", json={"message": "m"})
+    body = gotify_error(reply, 401)
+    assert body["error"] == "Unauthorized" and reply.headers["WWW-Authenticate"] == "Bearer"
     assert intake.events() == []
 
 

@@ -93,6 +93,18 @@ def test_priority_maps_to_severity(ntfy, intake, priority, severity):
     assert intake.only_event()["severity"] == severity
 
 
+@pytest.mark.parametrize("priority, status", [(4.0, 200), (0.0, 200), (4.5, 400), (6.0, 400)])
+def test_a_json_priority_written_as_a_float_is_read_as_its_whole_number(ntfy, intake, priority, status):
+    # JSON Schema's integer (the OpenAPI document) includes 4.0.
+    reply = ntfy.post("/", content=f'{{"topic": "{intake.channel_id}", "message": "m", "priority": {priority}}}')
+    assert reply.status_code == status, reply.text
+    if status == 200:
+        assert intake.only_event()["severity"] == ("high" if priority == 4.0 else "normal")
+    else:
+        ntfy_error(reply, 400, 40007)
+        assert intake.events() == []
+
+
 def test_no_priority_is_normal(ntfy, intake):
     reply = ntfy.post(f"/{intake.channel_id}", content="m")
     assert reply.status_code == 200 and "priority" not in reply.json()
@@ -184,7 +196,9 @@ def test_the_token_is_read_as_ntfy_clients_send_it(server, intake, form):
 
 
 def test_no_credential_is_401(server, intake):
-    ntfy_error(server.client().post(f"/{intake.channel_id}", content="m"), 401, 40101)
+    reply = server.client().post(f"/{intake.channel_id}", content="m")
+    ntfy_error(reply, 401, 40101)
+    assert reply.headers["WWW-Authenticate"] == "Bearer"
     assert intake.events() == []
 
 

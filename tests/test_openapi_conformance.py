@@ -9,6 +9,7 @@ fixed seed, derandomized generation, a bounded number of cases per operation.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -24,15 +25,21 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 
+from eventgate.api.intake_catalogue import INTAKE_TAG
 from tests.conftest import TEST_DATABASE_URL, fresh_postgres_url
 from tests.processes import stop, wait_until_serving
 
 PRODUCER_PASSWORD = "fuzz-password-1"
+CHANNEL_NAME = "fuzz"
 MAX_EXAMPLES = 30
 SEED = 20261129
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance", "positive_data_acceptance",
           "unsupported_method", "allow_header_conformance", "negative_data_rejection"]
+
+# schemathesis's defaults, for the operations that add a status.
+POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+NEGATIVE_STATUSES = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
 
 # Schema-valid requests these operations refuse for reasons of state no schema can express,
 # each as its seed says: a code already taken and the SYSTEM types (400, seed 003), channel ids
@@ -71,11 +78,13 @@ def _sqlite_url(directory: Path) -> Iterator[str]:
 
 
 class FuzzedServer:
-    def __init__(self, base_url: str, admin_key: str, channel_id: str, producers_key: str) -> None:
+    def __init__(self, base_url: str, admin_key: str, channel_id: str, producers_key: str,
+                 channel_token: str) -> None:
         self.base_url = base_url
         self.admin_key = admin_key
         self.channel_id = channel_id
         self.producers_key = producers_key  # reads the producers' workspace
+        self.channel_token = channel_token  # publishes to the producers' channel (ntfy, Gotify)
 
 
 @pytest.fixture(scope="module", params=_backends())
@@ -90,9 +99,11 @@ def fuzzed_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         url = ("--database-url", database_url)
         _eventgate("migrate", *url)
         _eventgate("workspace", "create", "--name", "producers", *url)
-        channel = _eventgate("channel", "create", "--name", "fuzz", "--password", PRODUCER_PASSWORD,
+        channel = _eventgate("channel", "create", "--name", CHANNEL_NAME, "--password", PRODUCER_PASSWORD,
                              "--workspace", "producers", "--json", *url)
         key = _eventgate("key", "create", "--user", "fuzzer", "--scope", "admin", "--json", *url)
+        token = _eventgate("channel", "token", "create", channel["channel_id"], "--name", "fuzzer",
+                           "--workspace", "producers", "--json", *url)
         reader = _eventgate("key", "create", "--user", "reader", "--scope", "events:read", "--workspace",
                             "producers", "--json", *url)
         port = _free_port()
@@ -104,7 +115,7 @@ def fuzzed_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         base_url = f"http://127.0.0.1:{port}"
         try:
             wait_until_serving(process, base_url, log_path)
-            yield FuzzedServer(base_url, key["key"], channel["channel_id"], reader["key"])
+            yield FuzzedServer(base_url, key["key"], channel["channel_id"], reader["key"], token["token"])
         finally:
             stop(process)
         assert "Traceback" not in log_path.read_text(errors="replace"), log_path.read_text(errors="replace")
@@ -113,9 +124,9 @@ def fuzzed_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 def fuzzer_config(server: FuzzedServer) -> SchemathesisConfig:
+    ntfy_auth = base64.urlsafe_b64encode(f"Bearer {server.channel_token}".encode()).decode().rstrip("=")
     return SchemathesisConfig.from_dict({
         "seed": SEED,
-        "headers": {"Authorization": f"Bearer {server.admin_key}"},
         "request-timeout": 20,
         "workers": 1,
         "continue-on-failure": True,
@@ -126,9 +137,17 @@ def fuzzer_config(server: FuzzedServer) -> SchemathesisConfig:
                    "fuzzing": {"enabled": True, "extra-data-sources": {"responses": False}},
                    "stateful": {"enabled": False}},
         "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+        # The intake routes' credential, the channel token, in each of its forms.
+        "auth": {"openapi": {"channelToken": {"bearer": server.channel_token},
+                             "ntfyAuth": {"api_key": ntfy_auth},
+                             "gotifyKey": {"api_key": server.channel_token},
+                             "gotifyToken": {"api_key": server.channel_token}}},
         "dictionaries": {"channel": {"values": [server.channel_id]},
+                         "topic": {"values": [server.channel_id, server.channel_id.lower(), CHANNEL_NAME]},
                          "password": {"values": [PRODUCER_PASSWORD]}},
         "operations": [
+            # The admin key everywhere but on the intake routes, which take the channel token (auth above).
+            {"exclude-tag": INTAKE_TAG, "headers": {"Authorization": f"Bearer {server.admin_key}"}},
             # The producer routes reach a real channel with its password most of the time.
             {"include-path-regex": "^/event/", "parameters": {
                 "body.channel_id": {"dictionary": "channel", "probability": 0.8},
@@ -136,6 +155,14 @@ def fuzzer_config(server: FuzzedServer) -> SchemathesisConfig:
             {"include-path-regex": "^/v1/channel/", "parameters": {
                 "path.channel_id": {"dictionary": "channel", "probability": 0.8},
                 "body.password": {"dictionary": "password", "probability": 0.8}}},
+            # ntfy: the topic is the token's channel most of the time (any other is 403).
+            {"include-path": "/{topic}", "parameters": {"path.topic": {"dictionary": "topic", "probability": 0.8}}},
+            # ntfy's parameters travel in the query: their limits add up to more than the URL cap
+            # (16 KiB, documented 414), which no parameter's schema can state.
+            {"include-path-regex": "^/(\\{topic\\})?$", "checks": {
+                "positive_data_acceptance": {"expected-statuses": [*POSITIVE_STATUSES, "414"]},
+                "negative_data_rejection": {"expected-statuses": [*NEGATIVE_STATUSES, "414"]}}},
+            {"include-path": "/", "parameters": {"body.topic": {"dictionary": "topic", "probability": 0.8}}},
             *({**selection, "checks": {"positive_data_acceptance": {"enabled": False}}}
               for selection in STATE_DEPENDENT),
         ],
@@ -173,3 +200,8 @@ def test_the_openapi_document_matches_the_server(fuzzed_server: FuzzedServer, ca
     written = httpx.get(f"{fuzzed_server.base_url}/events", params={"limit": 500},
                         headers={"Authorization": f"Bearer {fuzzed_server.producers_key}"}, timeout=30)
     assert len(written.json()["data"]) > 20, written.text
+    # So were the intake routes, with the channel token: ntfy's and Gotify's messages are events.
+    for event_type in ("ntfy", "gotify"):
+        published = httpx.get(f"{fuzzed_server.base_url}/events", params={"limit": 500, "event_type": event_type},
+                              headers={"Authorization": f"Bearer {fuzzed_server.producers_key}"}, timeout=30)
+        assert len(published.json()["data"]) > 10, (event_type, published.text)

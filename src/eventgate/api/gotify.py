@@ -40,6 +40,8 @@ FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 MAX_FORM_FIELDS = 50
 GOTIFY_DEFAULT_PRIORITY = 0  # a Gotify application's default priority
+# Any whole number a 32-bit integer holds, in JSON and in a form alike (else 400 priority_invalid).
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 class GotifyMessage(msgspec.Struct, kw_only=True):
@@ -47,7 +49,7 @@ class GotifyMessage(msgspec.Struct, kw_only=True):
 
     title: str | None = UNSET
     message: str | None = UNSET
-    priority: int | None = UNSET
+    priority: int | float | None = UNSET  # a whole number; JSON Schema's integer includes 5.0
     extras: dict[str, Any] | None = UNSET
 
 
@@ -120,7 +122,7 @@ async def _form_fields(request: Request, raw: bytes, media: str) -> dict[str, An
 def _form_priority(value: str) -> int:
     text = value.strip()
     digits = text[1:] if text.startswith("-") else text
-    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9):
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10):
         raise bad_request("priority_invalid", "priority must be a whole number", "priority")
     return int(text)
 
@@ -146,6 +148,11 @@ def one_shot(fields: dict[str, Any], request: Request) -> OneShotMessage:
     if not isinstance(text, str) or not text.strip():
         raise bad_request("message_required", "Field 'message' is required", "message")
     priority = fields.get("priority", GOTIFY_DEFAULT_PRIORITY)
+    if isinstance(priority, float) and priority.is_integer():
+        priority = fields["priority"] = int(priority)
+    if not isinstance(priority, int) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise bad_request("priority_invalid", f"priority must be a whole number from {PRIORITY_MIN} to "
+                          f"{PRIORITY_MAX}", "priority")
     extras = fields.get("extras") or {}
     click_url = _click_url(extras)
     actions = [{"label": "Open", "url": click_url}] if click_url else []

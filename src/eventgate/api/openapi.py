@@ -98,7 +98,7 @@ class ApiOperation:
     tag: str
     request: RequestBody | None = None
     response: type | None = None
-    security: str | None = None  # "gateway", "api_key" or None
+    security: str | None = None  # "gateway", "api_key", "ntfy", "gotify" (a channel token) or None
     scope: str | None = None
     errors: tuple[int, ...] = ()
     success_status: int = 200
@@ -122,22 +122,31 @@ ERROR_TEXT = {400: "Invalid request: `error_code` names the field and the rule",
               403: "Forbidden: the key lacks the scope, or may not use that channel", 404: "Not found",
               405: "Method not allowed (the `Allow` header lists the path's methods)",
               409: "Conflict with the stored state", 413: "The body is larger than 32 KiB",
+              414: "The request URL (path and query) is longer than 16 KiB",
               415: "Unsupported Content-Type", 426: "Upgrade required: connect with a WebSocket",
               429: "Too many failed passwords for this channel and address",
               503: "The store cannot take the request right now: retry after `Retry-After` seconds"}
 ERROR_CODES = {400: "status_too_long", 401: "authentication_required", 403: "insufficient_scope",
                404: "event_not_found", 405: "method_not_allowed", 409: "event_closed",
-               413: "payload_too_large", 415: "missing_json_content_type", 426: "upgrade_required",
+               413: "payload_too_large", 414: "uri_too_long", 415: "missing_json_content_type", 426: "upgrade_required",
                429: "too_many_attempts", 503: "store_unavailable"}
 RETRY_AFTER = {"description": "Seconds to wait before trying again", "required": True,
                "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+# The channel token (SPEC §9), in each form the intake APIs' clients send it.
+CHANNEL_TOKEN_SCHEMES = {"ntfy": ("channelToken", "ntfyAuth"),
+                         "gotify": ("gotifyKey", "gotifyToken", "channelToken")}
 WWW_AUTHENTICATE = {"description": "`Bearer`", "required": True, "schema": {"type": "string"}}
 
 
+# Answered by the HTTP transport before any route (api/http_transport.py): seed 004's envelope.
+TRANSPORT_STATUSES = (414,)
+
+
 def _error_response(op: ApiOperation, status: int) -> dict[str, Any]:
-    schema_ref = {"$ref": f"#/components/schemas/{op.error_type.__name__}"}
+    error_type = ErrorEnvelope if status in TRANSPORT_STATUSES else op.error_type
+    schema_ref = {"$ref": f"#/components/schemas/{error_type.__name__}"}
     content: dict[str, Any] = {"schema": schema_ref}
-    if op.error_type is ErrorEnvelope:
+    if error_type is ErrorEnvelope:
         content["example"] = {"success": False, "data": None, "error": ERROR_TEXT.get(status, "Error"),
                               "error_code": ERROR_CODES.get(status, "invalid")}
     response: dict[str, Any] = {"description": ERROR_TEXT.get(status, "Error"), "content": {JSON: content}}
@@ -171,6 +180,8 @@ def build_document() -> dict[str, Any]:
             entry["security"] = [{"bearer": []}, {"apiKey": []}]
         elif op.security == "gateway":
             entry["security"] = [{}, {"gatewayToken": []}]
+        elif op.security in CHANNEL_TOKEN_SCHEMES:
+            entry["security"] = [{name: []} for name in CHANNEL_TOKEN_SCHEMES[op.security]]
         params = [dict(p) for p in op.parameters]
         for name in _path_params(op.path):
             schema = dict(op.path_parameters.get(name, {"type": "string", "minLength": 1}))
@@ -211,6 +222,16 @@ def build_document() -> dict[str, Any]:
                 "gatewayToken": {"type": "http", "scheme": "bearer",
                                  "description": "The server's gateway token, required only when the server "
                                                 "was started with one"},
+                "channelToken": {"type": "http", "scheme": "bearer",
+                                 "description": "A channel token (ntfy, Gotify); ntfy also takes Basic auth "
+                                                "whose password is the token"},
+                "ntfyAuth": {"type": "apiKey", "in": "query", "name": "auth",
+                             "description": "ntfy: the Authorization header (`Bearer <channel token>`), "
+                                            "base64url-encoded"},
+                "gotifyKey": {"type": "apiKey", "in": "header", "name": "X-Gotify-Key",
+                              "description": "Gotify: a channel token"},
+                "gotifyToken": {"type": "apiKey", "in": "query", "name": "token",
+                                "description": "Gotify: a channel token"},
             },
         },
     }

@@ -20,11 +20,12 @@ from eventgate.store.group_commit import GroupCommit
 
 
 def token_required() -> DomainError:
-    return DomainError(401, "token_required", "a channel token is required")
+    return DomainError(401, "token_required", "a channel token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
 def token_invalid() -> DomainError:
-    return DomainError(401, "token_invalid", "the channel token is unknown or revoked")
+    return DomainError(401, "token_invalid", "the channel token is unknown or revoked",
+                       headers={"WWW-Authenticate": "Bearer"})
 
 
 class IntakeService:

@@ -70,7 +70,7 @@ class NtfyJsonMessage(msgspec.Struct, kw_only=True):
     topic: str | None = UNSET
     message: str | None = UNSET
     title: str | None = UNSET
-    priority: int | None = UNSET
+    priority: int | float | None = UNSET  # a whole number; JSON Schema's integer includes 5.0
     tags: list[str] | None = UNSET
     click: str | None = UNSET
     icon: str | None = UNSET
@@ -127,10 +127,12 @@ def parameter(request: Request, name: str) -> str | None:
     return None
 
 
-def parse_priority(value: str | int | None) -> int | None:
+def parse_priority(value: str | int | float | None) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, int):
+    if isinstance(value, float):
+        number = int(value) if value.is_integer() else 0
+    elif isinstance(value, int):
         number = value
     else:
         text = value.strip().lower()
