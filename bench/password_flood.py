@@ -49,7 +49,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout import wait_ready  # noqa: E402
-from ingest import EVENTGATE, PASSWORD, ScratchPostgres, create_channel  # noqa: E402
+from ingest import EVENTGATE, PASSWORD, ScratchPostgres, _process_tree, create_channel  # noqa: E402
 
 LIMIT = 10
 TARGET_HEALTHZ_P99_MS = 100.0
@@ -125,27 +125,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                text = (entry / "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(text[text.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
-    tree, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending.extend(children.get(pid, []))
-    return tree
-
-
 def peak_rss_mib(root: int) -> float:
     """VmHWM (the kernel's peak resident set) summed over the server's processes."""
     total = 0
-    for pid in process_tree(root):
+    for pid in _process_tree(root):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):

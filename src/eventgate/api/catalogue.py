@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from eventgate.api.events_resource import TimelineEntry
 from eventgate.api.intake_catalogue import intake_operations
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation, RequestBody
@@ -284,16 +285,9 @@ class TimelineChange(msgspec.Struct):
     after: Any
 
 
-class DashboardTimelineEntry(msgspec.Struct):
-    seq: int
-    op_id: str
-    kind: str
-    event_type: str
-    event_id: str
-    channel_id: str
-    event_time: float
-    received_at: float
-    fields: dict[str, Any]
+class DashboardTimelineEntry(TimelineEntry):
+    """An operation of the timeline, as the event's timeline shows it, with what it changed."""
+
     changes: list[TimelineChange]
 
 
