@@ -23,7 +23,7 @@ from eventgate.api import dashboard, stats
 from eventgate.api import admin
 from eventgate.api.allowed_methods import AllowedMethods
 from eventgate.api import live_sse, live_ws
-from eventgate.api import gotify, ntfy
+from eventgate.api import alertmanager, gotify, ntfy, pagerduty
 from eventgate.api.envelope import failure, internal_error
 from eventgate.api.request_metrics import RequestMetrics
 from eventgate.config import Settings
@@ -58,6 +58,8 @@ def build_app(settings: Settings) -> Starlette:
         *stats.routes,
         *admin.routes,
         *gotify.routes,
+        *pagerduty.routes,
+        *alertmanager.routes,
         *dashboard.routes,  # the page at / and its files
         *ntfy.routes,  # last: PUT/POST /{topic} takes only single-segment paths no route above claims
     ]

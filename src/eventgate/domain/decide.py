@@ -15,7 +15,13 @@ from typing import Any, Union
 
 from eventgate import ids
 from eventgate.domain.errors import DomainError, bad_request, conflict, not_found
-from eventgate.domain.lifecycle import LifecycleCommand, apply_operation, new_event, operation_fields
+from eventgate.domain.lifecycle import (
+    STORAGE_ONLY_KEYS,
+    LifecycleCommand,
+    apply_operation,
+    new_event,
+    operation_fields,
+)
 from eventgate.domain.operations import CommittedOperation, Receipt
 
 DELETED = "deleted"
@@ -185,4 +191,4 @@ def _event_type(s: Snapshot, code: str) -> EventTypeState:
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:
     """The canonical event without storage-only keys."""
-    return {k: v for k, v in event.items() if k not in ("pk", "event_type_id")}
+    return {k: v for k, v in event.items() if k not in STORAGE_ONLY_KEYS}

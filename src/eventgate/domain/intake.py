@@ -70,17 +70,8 @@ class OneShotMessage:
 def build_one_shot_command(message: OneShotMessage, *, channel_id: str, default_title: str,
                            op_id: str | None = None) -> LifecycleCommand:
     """Validate and normalise the message; raises DomainError (400) naming the field."""
-    title = (message.title or "").strip() or default_title
-    title = rules.text(title, "title", rules.MAX_TITLE)
-    changes: dict[str, Any] = {"title": title, "severity": rules.severity(message.severity)}
-    text = message.message if message.message is not None and message.message.strip() else title
-    if len(text) > rules.MAX_DESCRIPTION:
-        raise bad_request("message_too_long", f"message must be at most {rules.MAX_DESCRIPTION} characters",
-                          "message")
-    if len(text) > rules.MAX_MESSAGE:
-        changes["description"] = text
-        text = text[:rules.MAX_MESSAGE - 1] + ELLIPSIS
-    changes["message"] = text
+    changes = text_changes(message.title, message.message, default_title)
+    changes["severity"] = rules.severity(message.severity)
     if message.tags:
         changes["tags"] = rules.string_list(message.tags, "tags", rules.MAX_TAG)
     if message.actions:
@@ -98,6 +89,22 @@ def build_one_shot_command(message: OneShotMessage, *, channel_id: str, default_
         request_hash=request_hash,
         one_shot=True,
     )
+
+
+def text_changes(title: str | None, message: str | None, default_title: str) -> dict[str, Any]:
+    """title, message (and description when the message is long) under eventgate's field rules."""
+    title = (title or "").strip() or default_title
+    title = rules.text(title, "title", rules.MAX_TITLE)
+    changes: dict[str, Any] = {"title": title}
+    text = message if message is not None and message.strip() else title
+    if len(text) > rules.MAX_DESCRIPTION:
+        raise bad_request("message_too_long", f"message must be at most {rules.MAX_DESCRIPTION} characters",
+                          "message")
+    if len(text) > rules.MAX_MESSAGE:
+        changes["description"] = text
+        text = text[:rules.MAX_MESSAGE - 1] + ELLIPSIS
+    changes["message"] = text
+    return changes
 
 
 def fit_attrs(value: dict[str, Any]) -> dict[str, Any]:

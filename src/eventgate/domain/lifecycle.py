@@ -33,6 +33,9 @@ SETTABLE_FIELDS = (
     "tags", "images", "metadata", "actions", "started_at", "ended_at",
 )
 
+# Keys of the stored event that are not part of the canonical event (SPEC §1).
+STORAGE_ONLY_KEYS = frozenset({"pk", "event_type_id", "intake_key"})
+
 
 @dataclass(slots=True)
 class LifecycleCommand:
@@ -60,6 +63,9 @@ class LifecycleCommand:
     allowed_channel_ids: frozenset[str] | None = None
     # Intake (ntfy, Gotify): a create whose event is closed at once (SPEC §9 one-shot message).
     one_shot: bool = False
+    # Intake (PagerDuty dedup_key, Alertmanager fingerprint): names the channel's ongoing event
+    # instead of event_id; the writer resolves it in its transaction (domain/keyed_intake.py).
+    event_key: str | None = None
 
 
 def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, received_at: int) -> dict[str, Any]:
@@ -87,6 +93,7 @@ def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, re
         "created_at": received_at,
         "updated_at": received_at,
         "seq": 0,
+        "intake_key": command.event_key,
     }
     if command.one_shot:
         # One operation, one seq, one notification: the event is born closed, started_at = ended_at.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventgate.domain.lifecycle import SYSTEM_TYPE_OF_KIND
+from eventgate.domain.lifecycle import STORAGE_ONLY_KEYS, SYSTEM_TYPE_OF_KIND
 from eventgate.domain.times import ms_to_seconds
 
 TIME_FIELDS = ("started_at", "ended_at", "created_at", "updated_at")
@@ -13,7 +13,7 @@ TIME_FIELDS = ("started_at", "ended_at", "created_at", "updated_at")
 
 def canonical_event(event: dict[str, Any]) -> dict[str, Any]:
     """The canonical event (SPEC §1) with times in seconds."""
-    view = {k: v for k, v in event.items() if k not in ("pk", "event_type_id")}
+    view = {k: v for k, v in event.items() if k not in STORAGE_ONLY_KEYS}
     for name in TIME_FIELDS:
         view[name] = ms_to_seconds(view.get(name))
     return view

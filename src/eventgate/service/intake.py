@@ -1,4 +1,5 @@
-"""Writing one-shot messages from the intake APIs (ntfy, Gotify) with a channel token.
+"""Writing what the intake APIs send (ntfy, Gotify one-shot messages; PagerDuty and
+Alertmanager keyed alerts) with a channel token.
 
 The token authorises the write (like an API key, so the writer gets no password hash to
 re-check): the command goes to `GroupCommit.submit` as every other write does, with the
@@ -13,6 +14,8 @@ from typing import Any
 from eventgate.auth.channel_tokens import ChannelToken
 from eventgate.domain.errors import DomainError
 from eventgate.domain.intake import OneShotMessage, build_one_shot_command
+from eventgate.domain.keyed_intake import AlertMessage, build_alert_command
+from eventgate.domain.lifecycle import LifecycleCommand
 from eventgate.domain.operations import WriteOutcome
 from eventgate.service.channel_tokens import ChannelTokenDirectory
 from eventgate.service.event_reads import EventReader
@@ -49,6 +52,21 @@ class IntakeService:
         """Store the message as an event closed at once; returns the outcome and the event."""
         command = build_one_shot_command(message, channel_id=token.channel_id, default_title=token.name,
                                          op_id=idempotency_key)
+        return await self._write(token, command)
+
+    async def alert(self, token: ChannelToken, alert: AlertMessage) -> tuple[WriteOutcome | DomainError,
+                                                                           dict[str, Any] | None]:
+        """Apply one keyed alert; a refusal of this alert alone (400, 404) is returned, not raised,
+        so that one bad alert of a batch does not stop the others. 503 and 5xx are raised."""
+        try:
+            command = build_alert_command(alert, channel_id=token.channel_id, default_title=token.name)
+            return await self._write(token, command)
+        except DomainError as error:
+            if error.status >= 500:
+                raise
+            return error, None
+
+    async def _write(self, token: ChannelToken, command: LifecycleCommand) -> tuple[WriteOutcome, dict[str, Any]]:
         outcome = await self.writer.submit(command, workspace_id=token.workspace_id, verified_password_hash=None)
         if outcome.operation is not None:
             return outcome, outcome.operation.event

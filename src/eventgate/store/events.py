@@ -44,13 +44,14 @@ def row_to_event(row: sa.Row) -> dict[str, Any]:
         "created_at": m["created_at"],
         "updated_at": m["updated_at"],
         "seq": m["seq"],
+        "intake_key": m["intake_key"],
     }
 
 
 def event_to_row(event: dict[str, Any]) -> dict[str, Any]:
     row = {name: event[name] for name in (
         "workspace_id", "id", "channel_id", "thing_id", "event_type_id", "title", "message", "description",
-        "status", "state", "severity", "started_at", "ended_at", "created_at", "updated_at", "seq",
+        "status", "state", "severity", "started_at", "ended_at", "created_at", "updated_at", "seq", "intake_key",
     )}
     for name in JSON_EVENT_COLUMNS:
         row[name] = codec.dump(event[name])

@@ -93,6 +93,8 @@ events = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    # The sender's name for the event (PagerDuty dedup_key, Alertmanager fingerprint; migration 0007).
+    sa.Column("intake_key", sa.String(300), nullable=True),
     sa.UniqueConstraint("workspace_id", "id", name="uq_events_id"),
     sa.Index("ix_events_workspace_pk", "workspace_id", "pk"),
     sa.Index("ix_events_state", "workspace_id", "state", "pk"),
@@ -103,6 +105,8 @@ events = sa.Table(
     sa.Index("ix_events_created", "workspace_id", "created_at"),
     # Covers the overview's count of ongoing events by severity (migration 0004).
     sa.Index("ix_events_state_severity", "workspace_id", "state", "severity"),
+    sa.Index("ix_events_intake_key", "workspace_id", "intake_key",
+             sqlite_where=sa.text("intake_key IS NOT NULL"), postgresql_where=sa.text("intake_key IS NOT NULL")),
     # Never hand out a deleted event's pk again: operations of the old event point at it.
     sqlite_autoincrement=True,
 )

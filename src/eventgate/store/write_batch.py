@@ -21,7 +21,8 @@ from eventgate.domain.decide import (
     idempotency_scope,
 )
 from eventgate.domain.errors import DomainError
-from eventgate.domain.lifecycle import LifecycleCommand
+from eventgate.domain.keyed_intake import resolve_keyed
+from eventgate.domain.lifecycle import ONGOING, LifecycleCommand
 from eventgate.domain.operations import CommittedOperation, Receipt, WriteOutcome
 from eventgate.domain.times import now_ms
 from eventgate.store import codec
@@ -69,6 +70,8 @@ class WriteBatch:
         self.new_records: list[tuple[Any, ...]] = []
         self.slots: dict[tuple[str, str], _EventSlot] = {}
         self.types: dict[tuple[str, str], EventTypeState] = {}
+        # (workspace, channel, intake key) → the ongoing event with that key, None when there is none.
+        self.keyed: dict[tuple[str, str, str], str | None] = {}
         self.operations: list[tuple[CommittedOperation, _EventSlot]] = []
 
     def can_join(self, request: WriteRequest) -> bool:
@@ -105,9 +108,13 @@ class WriteBatch:
         for scope, wanted in op_ids.items():
             for op_id, request_hash, response in sql.recorded_requests(cursor, scope, list(wanted)):
                 self.recorded[(scope, op_id)] = RecordedRequest(request_hash, Receipt.from_record(codec.load(response)))
+        self._load_keyed(requests)
         by_workspace: dict[str, set[str]] = {}
         for request in requests:
-            event_id = request.command.event_id
+            command = request.command
+            event_id = command.event_id
+            if event_id is None and command.event_key is not None:
+                event_id = self.keyed.get((request.workspace_id, command.channel_id, command.event_key))
             if event_id and (request.workspace_id, event_id) not in self.slots:
                 by_workspace.setdefault(request.workspace_id, set()).add(event_id)
         for workspace_id, event_ids in by_workspace.items():
@@ -124,11 +131,38 @@ class WriteBatch:
                 self.types[(workspace_id, code_key)] = EventTypeState(
                     code=code, active=status == 1, system=kind == "SYSTEM", id=type_id)
 
+    def _load_keyed(self, requests: list[WriteRequest]) -> None:
+        """Which ongoing event each intake key names (keys this batch already knows are kept)."""
+        wanted: dict[str, set[str]] = {}
+        for request in requests:
+            command = request.command
+            if command.event_id is None and command.event_key is not None:
+                key = (request.workspace_id, command.channel_id, command.event_key)
+                if key not in self.keyed:
+                    self.keyed[key] = None
+                    wanted.setdefault(request.workspace_id, set()).add(command.event_key)
+        for workspace_id, keys in wanted.items():
+            for channel_id, intake_key, event_id in self.sql.ongoing_keyed_events(self.cursor, workspace_id,
+                                                                                   sorted(keys)):
+                if (workspace_id, channel_id, intake_key) in self.keyed:
+                    self.keyed[(workspace_id, channel_id, intake_key)] = event_id
+
     # deciding ---------------------------------------------------------------------------
 
     def _decide(self, request: WriteRequest) -> WriteOutcome | DomainError:
         command, workspace_id = request.command, request.workspace_id
         scope = idempotency_scope(command)
+        keyed = (workspace_id, command.channel_id, command.event_key) if command.event_key else None
+        if keyed is not None and command.event_id is None and (scope, command.op_id) not in self.recorded:
+            # A replay is answered from its record, whatever became of the keyed event since.
+            ongoing = self.keyed.get(keyed)
+            slot = self.slots.get((workspace_id, ongoing)) if ongoing else None
+            if slot is not None and slot.event["state"] != ONGOING:  # closed by another write of this batch
+                ongoing = None
+            try:
+                command = resolve_keyed(command, ongoing)
+            except DomainError as error:
+                return error
         slot = self.slots.get((workspace_id, command.event_id)) if command.event_id else None
         snapshot = Snapshot(
             workspace_id=workspace_id, last_seq=self.last_seq[workspace_id], received_at=request.received_at,
@@ -145,6 +179,8 @@ class WriteBatch:
         if not isinstance(decision, Change):
             return WriteOutcome(receipt=decision.receipt, replayed=True)
         self._apply(workspace_id, decision)
+        if keyed is not None:
+            self.keyed[keyed] = decision.event["id"] if decision.event["state"] == ONGOING else None
         if decision.record is not None:
             self.recorded[(scope, command.op_id)] = decision.record
             self.new_records.append((scope, command.op_id, decision.record.request_hash,

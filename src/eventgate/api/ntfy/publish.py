@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from eventgate.api.bodies import decode_struct, read_body, sent_fields
 from eventgate.api.envelope import JSONResponse
+from eventgate.api.intake_credentials import authorization_tokens
 from eventgate.api.ntfy.messages import message_body, ntfy_error
 from eventgate.api.ntfy.topics import RESERVED_TOPICS, is_reserved, is_valid_topic, names_channel_of
 from eventgate.auth.channel_tokens import ChannelToken
@@ -266,17 +267,7 @@ def presented_tokens(request: Request) -> list[str]:
     header = request.headers.get("authorization", "")
     if not header and request.query_params.get("auth"):
         header = _decoded_auth_parameter(request.query_params["auth"])
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        return [value]
-    if scheme.lower() == "basic" and value:
-        try:
-            user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return [value]  # not Basic credentials: refused as an unknown token
-        return [candidate for candidate in (password, user) if candidate]
-    return [header] if header else []
+    return authorization_tokens(header)
 
 
 def _decoded_auth_parameter(value: str) -> str:

@@ -18,7 +18,7 @@ OPERATION_COLUMNS = [c.name for c in operations.columns]
 IDEMPOTENCY_COLUMNS = [c.name for c in idempotency_records.columns]
 TAG_COLUMNS = ["workspace_id", "tag", "event_pk"]
 # Columns an operation never changes: left out of UPDATE so that their indexes are not rewritten.
-IMMUTABLE_EVENT_COLUMNS = frozenset({"workspace_id", "id", "channel_id", "created_at"})
+IMMUTABLE_EVENT_COLUMNS = frozenset({"workspace_id", "id", "channel_id", "created_at", "intake_key"})
 
 
 def quoted(name: str) -> str:
@@ -59,6 +59,10 @@ class WriteStatements(ABC):
     @abstractmethod
     def events(self, cursor: Any, workspace_id: str, event_ids: list[str]) -> list[dict[str, Any]]:
         """Each existing event's row as a mapping of column name → value, plus `event_type` (its code)."""
+
+    @abstractmethod
+    def ongoing_keyed_events(self, cursor: Any, workspace_id: str, intake_keys: list[str]) -> list[Row]:
+        """(channel_id, intake_key, id) of the ongoing events that carry one of these intake keys."""
 
     @abstractmethod
     def event_types(self, cursor: Any, workspace_id: str, code_keys: list[str]) -> list[Row]:

@@ -76,6 +76,12 @@ class PostgresWriteStatements(WriteStatements):
         names = (*EVENT_COLUMNS, "event_type")
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
+    def ongoing_keyed_events(self, cursor: Any, workspace_id: str, intake_keys: list[str]) -> list[Row]:
+        cursor.execute("SELECT channel_id, intake_key, id FROM events WHERE workspace_id = %s "
+                       "AND intake_key IS NOT NULL AND intake_key = ANY(%s) AND state = 'ongoing'",
+                       (workspace_id, intake_keys), prepare=False)
+        return cursor.fetchall()
+
     def event_types(self, cursor: Any, workspace_id: str, code_keys: list[str]) -> list[Row]:
         cursor.execute(self._select_types, (workspace_id, code_keys))
         return cursor.fetchall()

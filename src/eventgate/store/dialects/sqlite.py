@@ -52,6 +52,12 @@ class SqliteWriteStatements(WriteStatements):
         names = (*EVENT_COLUMNS, "event_type")
         return [dict(zip(names, row)) for row in codec.load(cursor.fetchone()[0])]
 
+    def ongoing_keyed_events(self, cursor: Any, workspace_id: str, intake_keys: list[str]) -> list[Row]:
+        cursor.execute("SELECT channel_id, intake_key, id FROM events WHERE workspace_id = ? "
+                       f"AND intake_key IS NOT NULL AND intake_key IN ({IN_JSON}) AND state = 'ongoing'",
+                       (workspace_id, codec.dump(intake_keys)))
+        return cursor.fetchall()
+
     def event_types(self, cursor: Any, workspace_id: str, code_keys: list[str]) -> list[Row]:
         cursor.execute("SELECT id, code, code_key, status, type FROM event_types "
                        f"WHERE workspace_id = ? AND code_key IN ({IN_JSON})", (workspace_id, codec.dump(code_keys)))
