@@ -22,8 +22,8 @@ critical/high/normal/low, else normal; labels → attrs; annotations → metadat
 alert → ended_at.
 
 The answer lists each alert's result. One alert refused (400) does not stop the others: the
-reply is 200 with that alert's error, and 400 only when every alert was refused (Alertmanager
-does not retry a 4xx). 503 when the store cannot take writes: Alertmanager retries the whole
+reply is 200 with that alert's error, and 400 `alerts_refused` only when every alert was
+refused (Alertmanager does not retry a 4xx). 503 when the store cannot take writes: Alertmanager retries the whole
 notification, and the alerts already applied are replays.
 """
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -67,6 +66,24 @@ class Alert(msgspec.Struct, kw_only=True):
     # Grafana's webhook adds these (and values that change every evaluation, left out).
     dashboardURL: str | None = None
     panelURL: str | None = None
+
+
+class AlertResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What became of one alert: created, updated, closed, replayed (a repeat: nothing new),
+    ignored (resolved, but no ongoing event has its fingerprint) or refused (the error says why)."""
+
+    fingerprint: str
+    status: str | None
+    result: str
+    event_id: str | None = None
+    seq: int | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+class AlertmanagerReply(msgspec.Struct):
+    status: str
+    alerts: list[AlertResult]
 
 
 class Notification(msgspec.Struct, kw_only=True):
@@ -119,13 +136,18 @@ def _metadata(annotations: dict[str, str]) -> dict[str, str]:
     return result
 
 
+def fingerprint_of(alert: Alert) -> str:
+    """Alertmanager's fingerprint, or one of the labels when a sender leaves it out."""
+    return alert.fingerprint or hashlib.sha256(_json.encode(alert.labels or {})).hexdigest()[:16]
+
+
 def alert_message(alert: Alert, request: Request) -> AlertMessage:
     """One webhook alert as an AlertMessage; raises DomainError (400) naming the problem."""
     if alert.status not in ("firing", "resolved"):
         raise bad_request("alert_status_invalid", "an alert's status must be firing or resolved", "status")
     labels = alert.labels or {}
     annotations = alert.annotations or {}
-    fingerprint = alert.fingerprint or hashlib.sha256(_json.encode(labels)).hexdigest()[:16]
+    fingerprint = fingerprint_of(alert)
     started_at = _time_ms(alert.startsAt, "startsAt")
     ended_at = _time_ms(alert.endsAt, "endsAt") if alert.status == "resolved" else None
     links = (("Source", alert.generatorURL), ("Dashboard", alert.dashboardURL), ("Panel", alert.panelURL))
@@ -145,20 +167,17 @@ def alert_message(alert: Alert, request: Request) -> AlertMessage:
     )
 
 
-def _result(alert: Alert, outcome: WriteOutcome | DomainError | BaseException) -> dict[str, Any]:
-    entry: dict[str, Any] = {"fingerprint": alert.fingerprint, "status": alert.status}
+def _result(alert: Alert, outcome: WriteOutcome | DomainError | BaseException) -> AlertResult:
     if isinstance(outcome, DomainError):
-        entry["result"] = "ignored" if outcome.code == "keyed_event_not_found" else "refused"
-        entry["error_code"] = outcome.code
-        entry["error"] = outcome.message
-        return entry
+        return AlertResult(fingerprint=fingerprint_of(alert), status=alert.status,
+                           result="ignored" if outcome.code == "keyed_event_not_found" else "refused",
+                           error_code=outcome.code, error=outcome.message)
     assert isinstance(outcome, WriteOutcome)
     receipt = outcome.receipt
-    entry["result"] = "replayed" if outcome.replayed else {
+    result = "replayed" if outcome.replayed else {
         "create": "created", "update": "updated", "close": "closed"}.get(receipt.kind or "", "updated")
-    entry["event_id"] = receipt.event_id
-    entry["seq"] = receipt.seq
-    return entry
+    return AlertResult(fingerprint=fingerprint_of(alert), status=alert.status, result=result,
+                       event_id=receipt.event_id, seq=receipt.seq)
 
 
 async def receive(request: Request) -> Response:
@@ -191,10 +210,11 @@ async def receive(request: Request) -> Response:
         if isinstance(outcome, DomainError) and outcome.status >= 500:
             return failure(outcome)  # 503: Alertmanager retries the notification
     results = [_result(alert, outcome) for alert, outcome in zip(alerts, outcomes)]
-    refused = sum(1 for entry in results if entry["result"] == "refused")
-    status = 400 if alerts and refused == len(alerts) else 200
-    return JSONResponse({"status": "invalid" if status == 400 else "success", "alerts": results},
-                        status_code=status)
+    refused = [entry for entry in results if entry.result == "refused"]
+    if alerts and len(refused) == len(alerts):
+        first = refused[0]
+        return failure(DomainError(400, "alerts_refused", f"every alert was refused; the first: {first.error}"))
+    return JSONResponse(msgspec.to_builtins(AlertmanagerReply("success", results)))
 
 
 routes = [

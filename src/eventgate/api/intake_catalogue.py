@@ -1,4 +1,4 @@
-"""The intake routes (SPEC §9) for the OpenAPI document: Gotify and ntfy publishing.
+"""The intake routes (SPEC §9) for the OpenAPI document: ntfy, Gotify, PagerDuty, Alertmanager.
 
 Kept apart from catalogue.py so that each foreign API lists its routes beside the others';
 catalogue.operations() adds them. Their bodies and errors are the foreign APIs' own shapes.
@@ -13,7 +13,7 @@ from eventgate.api.gotify import PRIORITY_MIN as GOTIFY_PRIORITY_MIN
 from eventgate.api.openapi import ApiOperation, RequestBody
 from eventgate.domain import fields as rules
 
-INTAKE_TAG = "Intake (ntfy, Gotify)"
+INTAKE_TAG = "Intake (ntfy, Gotify, PagerDuty, Alertmanager)"
 
 
 def _any_case(word: str) -> str:
@@ -35,6 +35,7 @@ HTTP_URL = {"type": "string", "maxLength": rules.MAX_IMAGE_URL,
             "pattern": r"^[hH][tT][tT][pP][sS]?://[-A-Za-z0-9._~%!$&'()*+,;=:@]+(?:[/?#][!-~]*)?$"}
 # Python's whitespace (str.strip): also \x1c-\x1f and \x85.
 NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 PRIORITY_WORDS = ["min", "low", "default", "high", "max", "urgent"]
 # ntfy's message text: longer than 512 characters keeps the whole text as the description.
 MESSAGE = {"type": "string", "maxLength": rules.MAX_DESCRIPTION}
@@ -67,11 +68,87 @@ NTFY_DESCRIPTION = (
     "auth whose password is the token, or `?auth=` (that header, base64url-encoded).")
 NTFY_SECURITY = "ntfy"
 GOTIFY_SECURITY = "gotify"
+PAGERDUTY_SECURITY = "pagerduty"
+ALERTMANAGER_SECURITY = "alertmanager"
+PAGERDUTY_DESCRIPTION = (
+    "The routing key is a channel token, in the body (or an `X-Routing-Key` header). `dedup_key` names the "
+    "event in the token's channel: trigger opens it, or updates it while it is ongoing (a trigger without a "
+    "dedup_key gets one, returned); acknowledge records an update whose status says so; resolve closes it. "
+    "An acknowledge or resolve for a key with no ongoing event is accepted and changes nothing. A trigger needs "
+    "`payload` with `summary`, `source` and `severity`; acknowledge and resolve need `dedup_key`. An unknown "
+    "routing key is 400 (PagerDuty's answer). `Idempotency-Key` makes a retry a replay.")
+ALERTMANAGER_DESCRIPTION = (
+    "Alertmanager's webhook payload (version 4), which Grafana's webhook contact point also sends. Each alert's "
+    "`fingerprint` names an event in the token's channel: firing opens it, or updates it while it is ongoing; "
+    "resolved closes it; a repeat of an unchanged alert is a replay that adds nothing; a re-fire after a "
+    "resolve is a new event. The reply lists each alert's result; one refused alert does not stop the others "
+    "(200), and only a notification whose every alert is refused is 400. The credential is a channel token: "
+    "`Authorization: Bearer`, Basic auth whose password is the token, or `?token=`.")
 NTFY_ERRORS = (400, 401, 403, 413, 414, 503)
 
 
+def _pagerduty_body() -> RequestBody:
+    from eventgate.api.pagerduty import MAX_DEDUP_KEY, SEVERITIES, EnqueueRequest
+
+    text = {"type": ["string", "null"]}
+    link = {"type": "object", "properties": {"href": {}, "text": {}}, "additionalProperties": True,
+            "description": "An http(s) `href` becomes an action of the event (others are left out)"}
+    image = {"type": "object", "properties": {"src": {}, "href": {}, "alt": {}}, "additionalProperties": True,
+             "description": "An http(s) `src` becomes an image of the event"}
+    return RequestBody(
+        "PagerDutyEvent", EnqueueRequest, {
+            "routing_key": {"type": "string", "description": "A channel token (or send X-Routing-Key)"},
+            "event_action": {"type": "string", "enum": ["trigger", "acknowledge", "resolve"]},
+            "dedup_key": {"type": "string", "minLength": 1, "maxLength": MAX_DEDUP_KEY, "pattern": NOT_BLANK},
+            "payload": {"type": "object", "additionalProperties": True, "properties": {
+                "summary": {"type": ["string", "null"], "maxLength": rules.MAX_DESCRIPTION,
+                            "description": "Title (shortened to 256 characters) and message"},
+                "source": text, "component": text, "group": text, "class": text,
+                "severity": {"type": ["string", "null"], "enum": [*SEVERITIES, None],
+                             "description": "critical, error, warning, info → critical, high, normal, low"},
+                "timestamp": {"type": ["string", "null"], "description": "ISO 8601; a new event's started_at"},
+                "custom_details": {"description": "Kept in attrs.details (at most 16 KiB as attrs)"}},
+                "description": "Required by trigger: summary, source and severity"},
+            "images": {"type": "array", "items": image},
+            "links": {"type": "array", "items": link},
+            "client": {"type": "string", "description": "The label of the client_url action"},
+            "client_url": {"type": "string"},
+        }, required=("event_action",), extra={"additionalProperties": True},
+        example={"routing_key": "<channel token>", "event_action": "trigger", "dedup_key": "disk-nas",
+                 "payload": {"summary": "Disk full on nas", "source": "nas", "severity": "error"}})
+
+
+def _alertmanager_body() -> RequestBody:
+    from eventgate.api.alertmanager import MAX_ALERTS, Notification
+
+    labels = {"type": ["object", "null"], "additionalProperties": {"type": "string"},
+              "propertyNames": {"minLength": 1, "maxLength": rules.MAX_ATTR_KEY}}
+    time = {"type": ["string", "null"], "pattern": RFC3339}
+    alert = {"type": "object", "additionalProperties": True, "required": ["status"], "properties": {
+        "status": {"type": "string", "enum": ["firing", "resolved"]},
+        "labels": {**labels, "description": "attrs; `severity` sets the severity, `alertname` the default title"},
+        "annotations": {**labels, "description": "metadata; `summary` the title, `description` the message"},
+        "startsAt": {**time, "description": "RFC 3339"},
+        "endsAt": {**time, "description": "RFC 3339; a resolved alert's ended_at"},
+        "generatorURL": {"type": ["string", "null"], "description": "An http(s) URL becomes an action"},
+        "fingerprint": {"type": ["string", "null"], "description": "Names the event (default: from the labels)"},
+        "dashboardURL": {"type": ["string", "null"]}, "panelURL": {"type": ["string", "null"]}}}
+    return RequestBody(
+        "AlertmanagerNotification", Notification, {
+            "version": {"type": "string"}, "status": {"type": "string"}, "receiver": {"type": "string"},
+            "groupKey": {"type": "string"}, "externalURL": {"type": "string"},
+            "alerts": {"type": "array", "maxItems": MAX_ALERTS, "items": alert},
+        }, required=("alerts",), extra={"additionalProperties": True},
+        example={"version": "4", "status": "firing", "alerts": [{
+            "status": "firing", "labels": {"alertname": "DiskFull", "severity": "warning"},
+            "annotations": {"summary": "Disk almost full"}, "startsAt": "2026-11-29T10:00:00Z",
+            "fingerprint": "c6f1b5f3d1e2a7b9"}]})
+
+
 def intake_operations() -> list[ApiOperation]:
+    from eventgate.api.alertmanager import AlertmanagerReply
     from eventgate.api.gotify import GotifyError, GotifyMessage, GotifyMessageReply
+    from eventgate.api.pagerduty import EnqueueAccepted, EnqueueRefused
     from eventgate.api.ntfy.messages import NtfyError, NtfyMessage
     from eventgate.api.ntfy.publish import NtfyJsonMessage
 
@@ -116,6 +193,14 @@ def intake_operations() -> list[ApiOperation]:
                        extra={"additionalProperties": True})
     topic = {"topic": TOPIC_SCHEMA}
     return [
+        ApiOperation("POST", "/v2/enqueue", "PagerDuty Events API v2: trigger, acknowledge or resolve the event a "
+                     "dedup_key names", INTAKE_TAG, _pagerduty_body(), EnqueueAccepted,
+                     security=PAGERDUTY_SECURITY, errors=(400, 413, 503), error_type=EnqueueRefused,
+                     success_status=202, description=PAGERDUTY_DESCRIPTION),
+        ApiOperation("POST", "/integrations/alertmanager", "Alertmanager / Grafana webhook: each alert opens, "
+                     "updates or closes the event its fingerprint names", INTAKE_TAG, _alertmanager_body(),
+                     AlertmanagerReply, security=ALERTMANAGER_SECURITY, errors=(400, 401, 413, 503),
+                     description=ALERTMANAGER_DESCRIPTION),
         ApiOperation("POST", "/message",
                      "Gotify: store a message (JSON or form) as a one-shot event in the token's channel",
                      INTAKE_TAG, gotify, GotifyMessageReply, security=GOTIFY_SECURITY,

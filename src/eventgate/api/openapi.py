@@ -98,7 +98,8 @@ class ApiOperation:
     tag: str
     request: RequestBody | None = None
     response: type | None = None
-    security: str | None = None  # "gateway", "api_key", "ntfy", "gotify" (a channel token) or None
+    # "gateway", "api_key", or a channel token as an intake API sends it (CHANNEL_TOKEN_SCHEMES), or None.
+    security: str | None = None
     scope: str | None = None
     errors: tuple[int, ...] = ()
     success_status: int = 200
@@ -121,7 +122,7 @@ def _collect() -> list[ApiOperation]:
 ERROR_TEXT = {400: "Invalid request: `error_code` names the field and the rule", 401: "Not authenticated",
               403: "Forbidden: the key lacks the scope, or may not use that channel", 404: "Not found",
               405: "Method not allowed (the `Allow` header lists the path's methods)",
-              409: "Conflict with the stored state", 413: "The body is larger than 32 KiB",
+              409: "Conflict with the stored state", 413: "The body is too large (32 KiB; PagerDuty's route 512 KiB, Alertmanager's 1 MiB)",
               414: "The request URL (path and query) is longer than 16 KiB",
               415: "Unsupported Content-Type", 426: "Upgrade required: connect with a WebSocket",
               429: "Too many failed passwords for this channel and address",
@@ -134,7 +135,9 @@ RETRY_AFTER = {"description": "Seconds to wait before trying again", "required":
                "schema": {"type": "string", "pattern": "^[0-9]+$"}}
 # The channel token (SPEC §9), in each form the intake APIs' clients send it.
 CHANNEL_TOKEN_SCHEMES = {"ntfy": ("channelToken", "ntfyAuth"),
-                         "gotify": ("gotifyKey", "gotifyToken", "channelToken")}
+                         "gotify": ("gotifyKey", "gotifyToken", "channelToken"),
+                         "pagerduty": ("", "routingKey"),  # "": the routing_key in the body
+                         "alertmanager": ("channelToken", "tokenQuery")}
 WWW_AUTHENTICATE = {"description": "`Bearer`", "required": True, "schema": {"type": "string"}}
 
 
@@ -181,7 +184,7 @@ def build_document() -> dict[str, Any]:
         elif op.security == "gateway":
             entry["security"] = [{}, {"gatewayToken": []}]
         elif op.security in CHANNEL_TOKEN_SCHEMES:
-            entry["security"] = [{name: []} for name in CHANNEL_TOKEN_SCHEMES[op.security]]
+            entry["security"] = [{name: []} if name else {} for name in CHANNEL_TOKEN_SCHEMES[op.security]]
         params = [dict(p) for p in op.parameters]
         for name in _path_params(op.path):
             schema = dict(op.path_parameters.get(name, {"type": "string", "minLength": 1}))
@@ -223,8 +226,12 @@ def build_document() -> dict[str, Any]:
                                  "description": "The server's gateway token, required only when the server "
                                                 "was started with one"},
                 "channelToken": {"type": "http", "scheme": "bearer",
-                                 "description": "A channel token (ntfy, Gotify); ntfy also takes Basic auth "
-                                                "whose password is the token"},
+                                 "description": "A channel token (ntfy, Gotify, Alertmanager); ntfy and "
+                                                "Alertmanager also take Basic auth whose password is the token"},
+                "routingKey": {"type": "apiKey", "in": "header", "name": "X-Routing-Key",
+                               "description": "PagerDuty: a channel token, when the body has no routing_key"},
+                "tokenQuery": {"type": "apiKey", "in": "query", "name": "token",
+                               "description": "Alertmanager: a channel token"},
                 "ntfyAuth": {"type": "apiKey", "in": "query", "name": "auth",
                              "description": "ntfy: the Authorization header (`Bearer <channel token>`), "
                                             "base64url-encoded"},

@@ -80,6 +80,20 @@ class EnqueueRequest(msgspec.Struct, kw_only=True):
     client_url: str | None = None
 
 
+class EnqueueAccepted(msgspec.Struct):
+    status: str
+    message: str
+    dedup_key: str
+
+
+class EnqueueRefused(msgspec.Struct):
+    """PagerDuty's error body: status "invalid event" (or "unavailable" with 503)."""
+
+    status: str
+    message: str
+    errors: list[str]
+
+
 class InvalidEvent(Exception):
     def __init__(self, *errors: str) -> None:
         super().__init__("; ".join(errors))
@@ -194,8 +208,8 @@ async def enqueue(request: Request) -> Response:
             return invalid_event([error.message], status=413)
         if error.status < 500:
             return invalid_event([error.message])
-        return JSONResponse({"status": "unavailable", "message": error.message}, status_code=error.status,
-                            headers=error.headers)
+        return JSONResponse({"status": "unavailable", "message": error.message, "errors": [error.message]},
+                            status_code=error.status, headers=error.headers)
     if isinstance(outcome, DomainError) and outcome.code != "keyed_event_not_found":
         return invalid_event([outcome.message])
     return JSONResponse({"status": "success", "message": "Event processed", "dedup_key": dedup_key},
