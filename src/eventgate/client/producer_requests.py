@@ -10,7 +10,12 @@ Which route:
   update and close a field left out keeps its value (the gateway form would require status,
   message and severity every time, so a client that only wants to add a message would reset
   the severity).
-- `event_time` defaults to now (milliseconds) everywhere.
+- `event_time`: the gateway form requires it, so the client sends now (milliseconds) there;
+  the channel form defaults it to the time the server receives the request, so the client
+  leaves it out. Either way a retry sends the same body. A repeat with an op_id chosen by the
+  caller is a replay only when the body is the same: on a gateway-form create give
+  `event_time` too (else the second body differs and the server answers 409
+  `idempotency_conflict`).
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ def producer_request(kind: str, channel_id: str | None, password: str | None, ev
         raise EventgateError("a channel and its password are needed to write events", code="channel_required")
     fields = {name: value for name, value in fields.items() if value is not None}
     op_id = str(fields.pop("op_id", None) or new_op_id())
-    fields.setdefault("event_time", int(time.time() * 1000))
     if kind == "create" and "event_type" not in fields:
+        fields.setdefault("event_time", int(time.time() * 1000))
         body = {"channel_id": channel_id, "password": password, "op_id": op_id}
         body.update(fields)
         body.setdefault("status", "ongoing")
