@@ -234,9 +234,10 @@ def test_async_client_raises_server_unavailable():
 class Collector(threading.Thread):
     """Iterates a subscription in a thread, keeping every item and the error that ended it."""
 
-    def __init__(self, items: Any) -> None:
+    def __init__(self, items: Any, limit: int | None = None) -> None:
         super().__init__(daemon=True)
         self.source = items
+        self.limit = limit  # stop (and close the subscription) after this many items
         self.items: list[Any] = []
         self.error: BaseException | None = None
 
@@ -244,8 +245,12 @@ class Collector(threading.Thread):
         try:
             for item in self.source:
                 self.items.append(item)
+                if self.limit is not None and len(self.items) >= self.limit:
+                    break
         except BaseException as error:  # noqa: BLE001 — handed to the test
             self.error = error
+        finally:
+            self.source.close()
 
     def seqs(self) -> list[int]:
         return [item["seq"] for item in self.items if isinstance(item, dict)]
@@ -262,7 +267,7 @@ def test_subscribe_resumes_after_every_connection_is_cut_without_loss_or_duplica
     with proxy_to(live.base_url) as proxy, client_for(live, proxy.base_url) as client:
         for _ in range(3):
             live.create()
-        collector = Collector(client.subscribe(since=0))
+        collector = Collector(client.subscribe(since=0), limit=15)
         collector.start()
         collector.wait_for(3)
         for round_number in range(3):
@@ -279,11 +284,11 @@ def test_subscribe_resumes_after_the_server_is_restarted(database_url, tmp_path)
     server = ServeProcess(database_url, port=free_port(), log_path=tmp_path / "serve.log").start()
     try:
         with Client(server.base_url, channel=channel, password=PASSWORD, key=key, retries=12) as client:
-            collector = Collector(client.subscribe(since=0, channel_id=channel))  # the database is shared
+            collector = Collector(client.subscribe(since=0, channel_id=channel), limit=3)  # the database is shared
             collector.start()
             first = client.create(title="one")
             collector.wait_for(1)
-            server.kill()
+            server.kill()  # a crash: no close frame
             server.start()
             client.update(first, message="two")
             client.close(first, message="three")
@@ -299,7 +304,7 @@ def test_subscribe_without_since_starts_from_now_and_filters(live):
     live.create(title="before the subscription")
     with client_for(live) as client:
         items = client.subscribe(severity="high")
-        collector = Collector(items)
+        collector = Collector(items, limit=1)
         collector.start()
         time.sleep(0.5)  # let it connect: only what follows its welcome is shown
         live.create(title="too low", severity="low")

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from eventgate.client.errors import EventgateError
+
 KINDS = ("create", "update", "close")
 
 
@@ -53,8 +55,6 @@ class Receipt:
 
 def producer_request(kind: str, channel_id: str | None, password: str | None, event_id: str | None,
                      fields: dict[str, Any]) -> ProducerRequest:
-    from eventgate.client.errors import EventgateError
-
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if not channel_id or not password:
