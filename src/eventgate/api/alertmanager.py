@@ -16,10 +16,11 @@ annotations, links, and endsAt once resolved), so a repeat of an unchanged alert
 idempotent replay and adds nothing, while a changed annotation is an update.
 
 Mapping: annotations.summary (else the alertname label) → title; annotations.description (else
-the summary) → message; label `severity` critical / error|high / warning / info|none →
-critical/high/normal/low, else normal; labels → attrs; annotations → metadata; generatorURL
-(and Grafana's dashboardURL/panelURL) → actions; startsAt → started_at; endsAt of a resolved
-alert → ended_at.
+the summary) → message (and description when long, shortened past 4,096 characters: a firing
+alert is never refused for its length); label `severity` critical / error|high / warning /
+info|none → critical/high/normal/low, else normal; labels → attrs; annotations → metadata (long
+values shortened); generatorURL (and Grafana's dashboardURL/panelURL) → actions; startsAt →
+started_at; endsAt of a resolved alert → ended_at.
 
 The answer lists each alert's result. One alert refused (400) does not stop the others: the
 reply is 200 with that alert's error, and 400 `alerts_refused` only when every alert was
@@ -42,7 +43,7 @@ from eventgate.api.bodies import decode_struct, read_body
 from eventgate.api.envelope import JSONResponse, failure
 from eventgate.api.intake_credentials import authorization_tokens
 from eventgate.domain.errors import DomainError, bad_request
-from eventgate.domain.fields import MAX_METADATA_KEY, MAX_METADATA_VALUE
+from eventgate.domain.fields import MAX_DESCRIPTION, MAX_METADATA_KEY, MAX_METADATA_VALUE
 from eventgate.domain.intake import ELLIPSIS
 from eventgate.domain.keyed_intake import AlertMessage, link_action
 from eventgate.domain.operations import WriteOutcome
@@ -154,11 +155,14 @@ def alert_message(alert: Alert, request: Request) -> AlertMessage:
     actions = [action for label, url in links if url and (action := link_action(label, url)) is not None]
     summary = annotations.get("summary") or None
     title = summary or labels.get("alertname") or "alert"
+    message = annotations.get("description") or summary or title
+    if len(message) > MAX_DESCRIPTION:  # Alertmanager bounds no annotation: shortened, never refused
+        message = message[:MAX_DESCRIPTION - 1] + ELLIPSIS
     identity = [fingerprint, alert.status, alert.startsAt, labels, annotations, [url for _, url in links],
                 alert.endsAt if alert.status == "resolved" else None]
     return AlertMessage(
         source="alertmanager", key=fingerprint, action="trigger" if alert.status == "firing" else "resolve",
-        title=title, message=annotations.get("description") or summary or title,
+        title=title, message=message,
         severity=SEVERITIES.get(labels.get("severity", "").strip().lower(), "normal"), status=alert.status,
         attrs=dict(labels), metadata=_metadata(annotations), actions=actions,
         started_at=started_at, ended_at=ended_at,
