@@ -1,0 +1,1 @@
+"""Outbound delivery: sending matching operations to destinations (SPEC §10)."""
