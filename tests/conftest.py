@@ -104,6 +104,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 # -- servers --------------------------------------------------------------------------------
 
 
+LOOPBACK_DESTINATIONS = "127.0.0.1,::1,localhost"
+
+
 @dataclass
 class RunningServer:
     """A live eventgate on 127.0.0.1 and a handle on its database for test setup."""
@@ -150,7 +153,12 @@ class RunningServer:
 
 
 def start_server(settings: Settings, **uvicorn_options: Any) -> RunningServer:
-    """Run eventgate in a background thread on a free port; returns once it accepts requests."""
+    """Run eventgate in a background thread on a free port; returns once it accepts requests.
+
+    Its deliveries may reach loopback (the tests' receivers), unless the settings name an
+    allow-list of their own ("" for none)."""
+    if settings.destination_allow_list is None:
+        settings.destination_allow_list = LOOPBACK_DESTINATIONS
     app = build_app(settings)
     # As `eventgate serve` without --forwarded-allow-ips: no forwarded header is believed.
     uvicorn_options.setdefault("proxy_headers", False)

@@ -78,3 +78,11 @@ class Settings:
     # Heartbeat on live streams, seconds (at most 30 by the contract).
     heartbeat_seconds: float = 15.0
     subscriber_queue_size: int = 1024
+    # Outbound delivery (SPEC §10). Destinations whose address is loopback, private, link-local or
+    # a metadata address are refused unless allowed here (a comma list of hosts, addresses, networks).
+    allow_private_destinations: bool = False
+    destination_allow_list: str | None = None
+    # The address people reach the dashboard at; notifications link to the event's page under it.
+    public_url: str | None = None
+    # Seconds a webhook or Apprise send may take.
+    delivery_timeout: float = 10.0

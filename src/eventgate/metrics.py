@@ -68,6 +68,21 @@ write_queue_depth = Gauge(
     registry=registry, multiprocess_mode="livesum",
 )
 
+# Outbound delivery (SPEC §10), labelled by destination id (a handful per workspace, never a URL).
+deliveries = Counter(
+    "eventgate_deliveries", "Delivery attempts by destination and outcome (delivered, failed, refused)",
+    ["destination", "outcome"], registry=registry,
+)
+delivery_lag_operations = Gauge(
+    "eventgate_delivery_lag_operations", "Operations a destination's dispatcher read in its last round "
+    "(the round size when it is behind, 0 when caught up)", ["destination"],
+    registry=registry, multiprocess_mode="max",
+)
+delivery_lag_seconds = Gauge(
+    "eventgate_delivery_lag_seconds", "Age of the newest operation a destination's dispatcher read in its "
+    "last round, when it read one", ["destination"], registry=registry, multiprocess_mode="max",
+)
+
 
 def multiprocess() -> bool:
     """Whether prometheus_client keeps values in PROMETHEUS_MULTIPROC_DIR (decided at its import)."""

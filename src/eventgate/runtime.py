@@ -16,6 +16,8 @@ import anyio
 from eventgate.auth.passwords import AttemptLimiter, VerificationPool
 from eventgate.broker import Broker, open_broker
 from eventgate.config import Settings
+from eventgate.delivery.dispatcher import DispatchSettings, Dispatcher
+from eventgate.delivery.outbound_http import AddressPolicy
 from eventgate.hub import Hub
 from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory, SharedAttempts
 from eventgate.service.channel_tokens import ChannelTokenDirectory
@@ -48,6 +50,8 @@ class Runtime:
     # them out to this process's subscribers.
     broker: Broker | None = None
     hub: Hub | None = None
+    # Outbound delivery to destinations (SPEC §10).
+    dispatcher: Dispatcher | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
@@ -78,6 +82,10 @@ class Runtime:
         runtime.hub = Hub(database, runtime.broker, queue_size=settings.subscriber_queue_size,
                           heartbeat_seconds=settings.heartbeat_seconds)
         runtime.commit_listeners.append(runtime.hub.operations_committed)
+        runtime.dispatcher = Dispatcher(database, DispatchSettings(
+            policy=AddressPolicy.from_settings(settings.allow_private_destinations, settings.destination_allow_list),
+            public_url=settings.public_url, timeout=settings.delivery_timeout))
+        runtime.commit_listeners.append(runtime.dispatcher.operations_committed)
         return runtime
 
     def _committed(self, operations: list[CommittedOperation]) -> None:
@@ -91,6 +99,8 @@ class Runtime:
         if self.hub is not None:
             await self.hub.start()
         self.keys.start(self.hub)
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
         settings = self.settings
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         # On uvicorn's logger: `serve` shows it at --log-level (info by default) beside uvicorn's
@@ -103,6 +113,8 @@ class Runtime:
             "on" if settings.strict_event_types else "off", os.getpid())
 
     async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         await self.keys.stop()
         if self.hub is not None:
             await self.hub.stop()

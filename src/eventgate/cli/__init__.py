@@ -85,6 +85,9 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     settings.forwarded_allow_ips = env.get("EVENTGATE_FORWARDED_ALLOW_IPS") or None
     if env.get("EVENTGATE_RETENTION_DAYS"):
         settings.retention_days = float(env["EVENTGATE_RETENTION_DAYS"])
+    settings.allow_private_destinations = _truthy(env.get("EVENTGATE_ALLOW_PRIVATE_DESTINATIONS"))
+    settings.destination_allow_list = env.get("EVENTGATE_DESTINATION_ALLOW_LIST") or None
+    settings.public_url = env.get("EVENTGATE_PUBLIC_URL") or None
     return settings
 
 
@@ -147,10 +150,20 @@ def main() -> None:
 @click.option("--retention-days", envvar="EVENTGATE_RETENTION_DAYS", default=None,
               type=click.FloatRange(min=0, min_open=True),
               help="Remove closed events (and their operations) older than this many days.  [default: keep all]")
+@click.option("--allow-private-destinations/--no-allow-private-destinations",
+              envvar="EVENTGATE_ALLOW_PRIVATE_DESTINATIONS", default=False, show_default=True,
+              help="Deliver to loopback, private and link-local addresses too (trusted networks only).")
+@click.option("--destination-allow-list", envvar="EVENTGATE_DESTINATION_ALLOW_LIST", default=None,
+              help="Hosts, addresses or networks (comma list, *.example.com) delivery may reach even when "
+                   "they are private.")
+@click.option("--public-url", envvar="EVENTGATE_PUBLIC_URL", default=None,
+              help="Where people reach this server (https://events.example.com); notifications link to events "
+                   "under it.")
 def serve(host: str, port: int, database_url: str, broker_url: str | None, gateway_token: str | None,
           workers: int | None, strict_event_types: bool, idempotency_retention_days: float, write_timeout: float,
           write_queue_size: int, log_level: str, log_format: str, forwarded_allow_ips: str | None,
-          retention_days: float | None) -> None:
+          retention_days: float | None, allow_private_destinations: bool, destination_allow_list: str | None,
+          public_url: str | None) -> None:
     """Run the server (SQLite in --data-dir, ./data by default, when no database is given), one process per CPU.
 
     The processes share live subscribers through a local broker (Unix sockets in a directory
@@ -193,6 +206,9 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         "EVENTGATE_LOG_LEVEL": log_level, "EVENTGATE_LOG_FORMAT": log_format,
         "EVENTGATE_FORWARDED_ALLOW_IPS": forwarded_allow_ips or "",
         "EVENTGATE_RETENTION_DAYS": str(retention_days) if retention_days else "",
+        "EVENTGATE_ALLOW_PRIVATE_DESTINATIONS": "1" if allow_private_destinations else "",
+        "EVENTGATE_DESTINATION_ALLOW_LIST": destination_allow_list or "",
+        "EVENTGATE_PUBLIC_URL": public_url or "",
         # Workers watch their supervisor and stop when it is gone (cli/workers.py).
         SUPERVISOR_PID: str(os.getpid()) if workers > 1 else "",
     }

@@ -203,3 +203,58 @@ channel_tokens = sa.Table(
     # A revoked token's id is never handed out again.
     sqlite_autoincrement=True,
 )
+
+# Destinations (SPEC §10): where committed operations are delivered, each with its cursor over the
+# operation log (the log is the outbox: every operation with seq <= cursor_seq has been handled,
+# delivered or parked in delivery_queue) and the lease that makes one process its dispatcher.
+destinations = sa.Table(
+    "destinations", metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("filter", sa.Text, nullable=False),
+    sa.Column("secret", sa.String(128), nullable=True),
+    sa.Column("cursor_seq", sa.BigInteger, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.BigInteger, nullable=True),
+    sa.Column("failing_since", sa.BigInteger, nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_destinations_workspace", "workspace_id"),
+)
+
+# Operations a destination still owes: failed attempts waiting for their retry, and later
+# operations of the same event waiting behind them (a destination gets one event's operations
+# in seq order).
+delivery_queue = sa.Table(
+    "delivery_queue", metadata,
+    sa.Column("destination_id", sa.String(26), sa.ForeignKey("destinations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("destination_id", "seq", name="pk_delivery_queue"),
+)
+
+# Every delivery attempt: what was sent where and what came back.
+delivery_attempts = sa.Table(
+    "delivery_attempts", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("destination_id", sa.String(26), sa.ForeignKey("destinations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=True),  # None: a test message
+    sa.Column("event_id", sa.String(128), nullable=True),
+    sa.Column("webhook_id", sa.String(80), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("response_excerpt", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_delivery_attempts_destination", "destination_id", "id"),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,361 @@
+"""Dispatching committed operations to destinations: durable, at least once, in order per event.
+
+The operation log is the outbox. Each destination has a cursor (`cursor_seq`): every operation
+of its workspace up to it has been handled. A round reads the operations after the cursor,
+sends those that pass the destination's filter, and only then moves the cursor, in the same
+transaction that records the attempts. A process killed in the middle sends the round again
+(at least once; a retry carries the same `webhook-id`). Ingest writes nothing for delivery.
+
+Order: a destination gets one event's operations in `seq` order. Different events go out side
+by side (at most `concurrency` at once). When a send fails, that operation is parked in
+`delivery_queue` with the time of its next attempt (SPEC §10's schedule, with jitter,
+`Retry-After` honoured), and later operations of the same event are parked behind it; other
+events go on. A 410 disables the destination; so does failing for 24 hours.
+
+One process at a time dispatches a destination: it holds a lease in the store, renewed every
+scan; a process that dies stops renewing it and another takes the destination over when the
+lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import anyio
+import sqlalchemy as sa
+
+from eventgate.delivery.filters import subscription_filter
+from eventgate.delivery.messages import notification_text, webhook_body, webhook_headers
+from eventgate.delivery.outbound_http import AddressPolicy, OutboundClient
+from eventgate.delivery.senders import AppriseSender, SendResult, WebhookSender
+from eventgate.domain.destinations import GIVE_UP_AFTER_MS, retry_delay_ms, webhook_id
+from eventgate.domain.times import now_ms
+from eventgate.metrics import delivery_lag_operations, delivery_lag_seconds, deliveries
+from eventgate.store.database import Database
+from eventgate.store.destinations import (
+    Attempt,
+    Destination,
+    Progress,
+    QueuedDelivery,
+    list_destinations,
+    queued_deliveries,
+    release_lease,
+    save_progress,
+    take_lease,
+)
+from eventgate.store.events import operations_after, row_to_operation
+from eventgate.store.schema import operations
+from eventgate.store.write_lock import WriteLock
+
+log = logging.getLogger("eventgate.delivery")
+T = TypeVar("T")
+
+ROUND_SIZE = 500  # operations read per round
+LEASE_SECONDS = 10.0
+SCAN_SECONDS = 1.0  # leases are taken and renewed this often
+POLL_SECONDS = 0.25  # how often an idle destination looks for operations committed by other processes
+
+
+@dataclass
+class DispatchSettings:
+    policy: AddressPolicy
+    public_url: str | None = None
+    timeout: float = 10.0
+    concurrency: int = 16
+    lease_seconds: float = LEASE_SECONDS
+    scan_seconds: float = SCAN_SECONDS
+    poll_seconds: float = POLL_SECONDS
+    verify: Any = True  # TLS verification for webhooks (an ssl.SSLContext in tests)
+
+
+class StoreAccess:
+    """The dispatcher's short transactions, in a worker thread, under the SQLite write lock."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._file_lock = WriteLock.for_database(database)
+        self._thread_lock = threading.Lock()
+
+    async def read(self, work: Callable[[sa.Connection], T]) -> T:
+        def run() -> T:
+            with self.database.reader.connect() as connection:
+                return work(connection)
+        return await anyio.to_thread.run_sync(run)
+
+    async def write(self, work: Callable[[sa.Connection], T]) -> T:
+        def run() -> T:
+            with self._thread_lock, self._file_lock, self.database.reader.begin() as connection:
+                if self.database.is_sqlite:
+                    # Take SQLite's write lock first: a transaction that read before its first write
+                    # cannot upgrade once another process has written since (SQLITE_BUSY at once).
+                    connection.exec_driver_sql("UPDATE destinations SET id = id WHERE 0")
+                return work(connection)
+        return await anyio.to_thread.run_sync(run)
+
+    def close(self) -> None:
+        self._file_lock.close()
+
+
+class Dispatcher:
+    def __init__(self, database: Database, settings: DispatchSettings) -> None:
+        self.store = StoreAccess(database)
+        self.settings = settings
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self.client = OutboundClient(settings.policy, timeout=settings.timeout, verify=settings.verify)
+        self.webhooks = WebhookSender(self.client)
+        self.apprise = AppriseSender()
+        self.workers: dict[str, DestinationWorker] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._supervise(), name="eventgate-delivery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for worker in list(self.workers.values()):
+            await worker.stop()
+        held = list(self.workers)
+        self.workers.clear()
+        if held:
+            def release(connection: sa.Connection) -> None:
+                for destination_id in held:
+                    release_lease(connection, destination_id, self.owner)
+            try:
+                await self.store.write(release)
+            except Exception:  # noqa: BLE001 — the leases run out by themselves
+                log.warning("could not release delivery leases", exc_info=True)
+        await self.client.aclose()
+        self.store.close()
+
+    def operations_committed(self, committed: list[Any]) -> None:
+        """Commit listener (the writer's thread): wake the destinations of these workspaces."""
+        if self._loop is not None and committed:
+            workspaces = {operation.workspace_id for operation in committed}
+            self._loop.call_soon_threadsafe(self._wake, workspaces)
+
+    def _wake(self, workspaces: set[str]) -> None:
+        for worker in self.workers.values():
+            if worker.destination.workspace_id in workspaces:
+                worker.wake.set()
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self.scan()
+            except Exception:  # noqa: BLE001 — the next scan tries again
+                log.warning("delivery scan failed", exc_info=True)
+            await asyncio.sleep(self.settings.scan_seconds)
+
+    async def scan(self) -> None:
+        """Take or renew the lease of every enabled destination nobody else holds; stop the workers
+        of destinations this process no longer holds (disabled, deleted, taken over)."""
+        now = now_ms()
+        until = now + int(self.settings.lease_seconds * 1000)
+
+        def lease(connection: sa.Connection) -> list[Destination]:
+            return [d for d in list_destinations(connection) if d.enabled
+                    and take_lease(connection, d.id, self.owner, until, now)]
+
+        held = {d.id: d for d in await self.store.write(lease)}
+        for destination_id in list(self.workers):
+            if destination_id not in held:
+                await self.workers.pop(destination_id).stop()
+        for destination_id, destination in held.items():
+            worker = self.workers.get(destination_id)
+            if worker is None:
+                self.workers[destination_id] = worker = DestinationWorker(self, destination)
+                worker.start()
+            else:
+                worker.destination = destination
+
+
+class WorkerEnded(Exception):
+    """This process no longer dispatches the destination (disabled, or its lease lost)."""
+
+
+@dataclass(slots=True)
+class Planned:
+    operation: dict[str, Any]
+    attempts: int  # failed attempts so far
+    queued: bool  # it has a row in delivery_queue, to delete once delivered
+
+
+class DestinationWorker:
+    """Dispatches one destination while this process holds its lease."""
+
+    def __init__(self, dispatcher: Dispatcher, destination: Destination) -> None:
+        self.dispatcher = dispatcher
+        self.destination = destination
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._rng = random.Random()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"eventgate-delivery-{self.destination.id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        settings = self.dispatcher.settings
+        while True:
+            try:
+                busy = await self.round()
+            except WorkerEnded:
+                return
+            except Exception:  # noqa: BLE001 — a store hiccup: the same round is tried again
+                log.warning("delivery round failed for destination %s", self.destination.id, exc_info=True)
+                busy = False
+                await asyncio.sleep(1.0)
+            if not busy:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), settings.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def round(self) -> bool:
+        """One round; True when there may be more to do at once."""
+        destination = self.destination
+        store = self.dispatcher.store
+
+        def load(connection: sa.Connection) -> tuple[list[dict[str, Any]], list[QueuedDelivery], dict[int, dict]]:
+            new = operations_after(connection, destination.workspace_id, destination.cursor_seq, ROUND_SIZE)
+            queue = queued_deliveries(connection, destination.id)
+            owed = {}
+            now = now_ms()
+            heads = _heads(queue)
+            wanted = [item.seq for item in heads if item.next_attempt_at <= now]
+            if wanted:
+                rows = connection.execute(sa.select(operations).where(
+                    operations.c.workspace_id == destination.workspace_id, operations.c.seq.in_(wanted)))
+                owed = {row.seq: row_to_operation(row) for row in rows}
+            return new, queue, owed
+
+        new, queue, owed_operations = await store.read(load)
+        now = now_ms()
+        progress = Progress()
+        matching = [op for op in new if _wanted(destination, op)]
+        if new:
+            progress.cursor_seq = new[-1]["seq"]
+            lag = now - new[-1]["received_at"]
+            delivery_lag_seconds.labels(destination.id).set(max(0, lag) / 1000)
+        delivery_lag_operations.labels(destination.id).set(len(new))
+
+        # What goes out now: per event, its due queue head (then nothing more of it this round), or
+        # its new operations in order when nothing of it is queued.
+        queued_events = {item.event_id for item in queue}
+        plans: dict[str, list[Planned]] = defaultdict(list)
+        for item in _heads(queue):
+            if item.next_attempt_at > now:
+                continue
+            operation = owed_operations.get(item.seq)
+            if operation is None:  # removed by retention since: nothing left to send
+                progress.dequeued.append(item.seq)
+                continue
+            plans[item.event_id].append(Planned(operation, item.attempts, queued=True))
+        for operation in matching:
+            event_id = operation["event_id"]
+            if event_id in queued_events:
+                progress.queued.append(QueuedDelivery(operation["seq"], event_id, 0, 0))  # behind its event's head
+            else:
+                plans[event_id].append(Planned(operation, 0, queued=False))
+
+        semaphore = asyncio.Semaphore(self.dispatcher.settings.concurrency)
+        results = await asyncio.gather(*(self._deliver_in_order(plan, semaphore, progress)
+                                         for plan in plans.values()))
+        failures = [result for result in results if result is not None]
+        succeeded = any(attempt.outcome == "delivered" for attempt in progress.attempts)
+        if failures and destination.failing_since is None:
+            progress.failing_since = now
+        elif succeeded and not failures:
+            progress.failing_since = None
+        gone = next((result for result in failures if result.gone), None)
+        if gone is not None:
+            progress.disabled_reason = "the receiver answered 410 Gone"
+        elif failures and destination.failing_since is not None and now - destination.failing_since >= GIVE_UP_AFTER_MS:
+            progress.disabled_reason = "failing for 24 hours"
+
+        if progress.cursor_seq is None and not progress.attempts and not progress.dequeued and not progress.queued:
+            return False
+        held = await store.write(lambda connection: save_progress(connection, destination, self.dispatcher.owner,
+                                                                  progress))
+        if not held:
+            raise WorkerEnded("another process took the destination over")
+        if progress.cursor_seq is not None:
+            destination.cursor_seq = progress.cursor_seq
+        if progress.failing_since is not False:
+            destination.failing_since = progress.failing_since  # type: ignore[assignment]
+        if progress.disabled_reason is not None:
+            log.warning("destination %s (%s) disabled: %s", destination.id, destination.name,
+                        progress.disabled_reason)
+            destination.enabled = False
+            raise WorkerEnded(progress.disabled_reason)
+        return len(new) == ROUND_SIZE or bool(plans)
+
+    async def _deliver_in_order(self, plan: list[Planned], semaphore: asyncio.Semaphore,
+                                progress: Progress) -> SendResult | None:
+        """Send one event's operations in order; at the first failure park it and the rest."""
+        async with semaphore:
+            for index, planned in enumerate(plan):
+                operation = planned.operation
+                result = await self.send(operation, planned.attempts + 1, progress)
+                if result.outcome == "delivered":
+                    if planned.queued:
+                        progress.dequeued.append(operation["seq"])
+                    continue
+                delay = retry_delay_ms(planned.attempts + 1, result.retry_after_s, rng=self._rng)
+                progress.queued.append(QueuedDelivery(operation["seq"], operation["event_id"], planned.attempts + 1,
+                                                      now_ms() + delay))
+                for later in plan[index + 1:]:
+                    progress.queued.append(QueuedDelivery(later.operation["seq"], later.operation["event_id"],
+                                                          later.attempts, 0))
+                return result
+        return None
+
+    async def send(self, operation: dict[str, Any], attempt: int, progress: Progress) -> SendResult:
+        destination = self.destination
+        message_id = webhook_id(destination.id, operation["seq"])
+        if destination.kind == "webhook":
+            body = webhook_body(operation)
+            headers = webhook_headers(destination.secret or "", message_id, int(time.time()), body)
+            result = await self.dispatcher.webhooks.send(destination.url, body, headers)
+        else:
+            title, text = notification_text(operation["event"], self.dispatcher.settings.public_url)
+            result = await self.dispatcher.apprise.send(destination.url, title, text)
+        deliveries.labels(destination.id, result.outcome).inc()
+        progress.attempts.append(Attempt(
+            destination_id=destination.id, seq=operation["seq"], event_id=operation["event_id"],
+            webhook_id=message_id, attempt=attempt, outcome=result.outcome, http_status=result.http_status,
+            latency_ms=result.latency_ms, error=result.error, response_excerpt=result.excerpt, created_at=now_ms()))
+        return result
+
+
+def _heads(queue: list[QueuedDelivery]) -> list[QueuedDelivery]:
+    """Each event's oldest owed operation (the queue is in seq order)."""
+    seen: set[str] = set()
+    heads = []
+    for item in queue:
+        if item.event_id not in seen:
+            seen.add(item.event_id)
+            heads.append(item)
+    return heads
+
+
+def _wanted(destination: Destination, operation: dict[str, Any]) -> bool:
+    return subscription_filter(destination.filter).matches(operation)

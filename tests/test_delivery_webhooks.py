@@ -1,0 +1,159 @@
+"""Webhook destinations (SPEC §10): committed operations reach a real receiver on loopback,
+signed as Standard Webhooks say, in order per event, retried on the schedule, with every
+attempt recorded."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from eventgate.domain.destinations import parse_filter
+from eventgate.store.destinations import create_destination, get_destination, list_attempts, queued_deliveries
+from tests.live_client import close, create, update
+from tests.webhook_receiver import start_receiver
+
+
+@pytest.fixture
+def receiver():
+    running = start_receiver()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def workspace_channel(server):
+    workspace_id = server.create_workspace()
+    return workspace_id, server.create_channel(workspace_id=workspace_id)
+
+
+def add_destination(server, workspace_id, url, **filter_fields):
+    with server.database.writer.begin() as connection:
+        return create_destination(connection, workspace_id, name="receiver", kind="webhook", url=url,
+                                  filter=parse_filter(filter_fields or None), secret="whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+
+
+def attempts(server, destination_id, *, at_least=0, timeout=15):
+    """The destination's recorded attempts, oldest first (waiting until there are `at_least`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.database.reader.connect() as connection:
+            found = list(reversed(list_attempts(connection, destination_id, limit=200)))
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_operations_arrive_signed_as_standard_webhooks_say(server, receiver, workspace_channel):
+    workspace_id, channel = workspace_channel
+    destination = add_destination(server, workspace_id, receiver.url + "/hooks/eventgate")
+    client = server.client()
+    event_id = create(client, channel, title="Disk full", severity="high")
+    update(client, channel, event_id, message="still full")
+    close(client, channel, event_id)
+    requests = receiver.wait_for(3)
+    verifier = Webhook(destination.secret)
+    bodies = [verifier.verify(r.body, {k: v for k, v in r.headers.items()}) for r in requests]
+    assert [body["type"] for body in bodies] == ["event.created", "event.updated", "event.closed"]
+    assert all(r.path == "/hooks/eventgate" for r in requests)
+    assert [body["data"]["event"]["id"] for body in bodies] == [event_id] * 3
+    seqs = [body["data"]["seq"] for body in bodies]
+    assert seqs == sorted(seqs) and [body["data"]["op"]["seq"] for body in bodies] == seqs
+    assert bodies[2]["data"]["event"]["state"] == "closed" and bodies[0]["timestamp"].endswith("Z")
+    assert requests[0].headers["webhook-id"] == f"msg_{destination.id}_{seqs[0]}"
+    recorded = attempts(server, destination.id, at_least=3)
+    assert [a.outcome for a in recorded] == ["delivered"] * 3 and [a.seq for a in recorded] == seqs
+    assert all(a.http_status == 200 and a.response_excerpt == '{"ok": true}' for a in recorded)
+
+
+def test_a_tampered_body_fails_verification(server, receiver, workspace_channel):
+    workspace_id, channel = workspace_channel
+    destination = add_destination(server, workspace_id, receiver.url)
+    create(server.client(), channel)
+    [request] = receiver.wait_for(1)
+    with pytest.raises(Exception):
+        Webhook(destination.secret).verify(request.body.replace(b"event", b"evenT"), request.headers)
+
+
+def test_the_filter_decides_what_is_sent(server, receiver, workspace_channel):
+    workspace_id, channel = workspace_channel
+    add_destination(server, workspace_id, receiver.url, severity="high")
+    client = server.client()
+    create(client, channel, title="quiet", severity="low")
+    loud = create(client, channel, title="loud", severity="critical")
+    [request] = receiver.wait_for(1)
+    time.sleep(1.0)
+    assert len(receiver.requests()) == 1 and request.json()["data"]["event"]["id"] == loud
+
+
+def test_a_failed_delivery_is_retried_with_the_same_webhook_id_and_others_go_on(server, receiver,
+                                                                                   workspace_channel):
+    workspace_id, channel = workspace_channel
+    failed_once: set[str] = set()
+
+    def answer(request):
+        event = request.json()["data"]["event"]
+        if event["title"] == "flaky" and request.json()["type"] == "event.created" \
+                and request.headers["webhook-id"] not in failed_once:
+            failed_once.add(request.headers["webhook-id"])
+            return 500
+        return 200
+
+    receiver.answer = answer
+    destination = add_destination(server, workspace_id, receiver.url)
+    client = server.client()
+    flaky = create(client, channel, title="flaky")
+    update(client, channel, flaky, message="second operation of the flaky event")
+    steady = create(client, channel, title="steady")
+    # The steady event goes through while the flaky one waits for its retry (5 s ± 20 %).
+    first_round = receiver.wait_for(2, timeout=10)
+    assert sorted(r.json()["data"]["event"]["title"] for r in first_round) == ["flaky", "steady"]
+    attempts(server, destination.id, at_least=2)
+    with server.database.reader.connect() as connection:
+        queue = queued_deliveries(connection, destination.id)
+    assert [(q.event_id, q.attempts) for q in queue] == [(flaky, 1), (flaky, 0)]
+    requests = receiver.wait_for(4, timeout=20)
+    flaky_requests = [r for r in requests if r.json()["data"]["event"]["id"] == flaky]
+    assert [r.json()["type"] for r in flaky_requests] == ["event.created", "event.created", "event.updated"]
+    assert flaky_requests[0].headers["webhook-id"] == flaky_requests[1].headers["webhook-id"]
+    assert 3.5 <= flaky_requests[1].at - flaky_requests[0].at <= 8
+    assert steady in {r.json()["data"]["event"]["id"] for r in requests}
+    recorded = [a for a in attempts(server, destination.id, at_least=4) if a.event_id == flaky]
+    assert [(a.outcome, a.attempt, a.http_status) for a in recorded] == [
+        ("failed", 1, 500), ("delivered", 2, 200), ("delivered", 1, 200)]
+
+
+def test_retry_after_is_honoured(server, receiver, workspace_channel):
+    workspace_id, channel = workspace_channel
+    calls = []
+
+    def answer(request):
+        calls.append(request)
+        return (503, {"Retry-After": "8"}) if len(calls) == 1 else 200
+
+    receiver.answer = answer
+    add_destination(server, workspace_id, receiver.url)
+    create(server.client(), channel)
+    first, second = receiver.wait_for(2, timeout=20)
+    assert second.at - first.at >= 7.9
+
+
+def test_410_disables_the_destination_and_says_why(server, receiver, workspace_channel):
+    workspace_id, channel = workspace_channel
+    receiver.answer = lambda request: 410
+    destination = add_destination(server, workspace_id, receiver.url)
+    client = server.client()
+    create(client, channel)
+    receiver.wait_for(1)
+    deadline = time.monotonic() + 10
+    while True:
+        with server.database.reader.connect() as connection:
+            found = get_destination(connection, destination.id)
+        if not found.enabled or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not found.enabled and "410" in found.disabled_reason
+    create(client, channel)
+    time.sleep(1.5)
+    assert len(receiver.requests()) == 1
