@@ -56,7 +56,7 @@ def test_operations_arrive_signed_as_standard_webhooks_say(server, receiver, wor
     verifier = Webhook(destination.secret)
     bodies = [verifier.verify(r.body, {k: v for k, v in r.headers.items()}) for r in requests]
     assert [body["type"] for body in bodies] == ["event.created", "event.updated", "event.closed"]
-    assert all(r.path == "/hooks/eventgate" for r in requests)
+    assert all(r.path == receiver.prefix + "/hooks/eventgate" for r in requests)
     assert [body["data"]["event"]["id"] for body in bodies] == [event_id] * 3
     seqs = [body["data"]["seq"] for body in bodies]
     assert seqs == sorted(seqs) and [body["data"]["op"]["seq"] for body in bodies] == seqs
@@ -157,3 +157,35 @@ def test_410_disables_the_destination_and_says_why(server, receiver, workspace_c
     create(client, channel)
     time.sleep(1.5)
     assert len(receiver.requests()) == 1
+
+
+def test_a_private_address_is_refused_without_the_allow_list(tmp_path, receiver):
+    """SSRF: `localhost` resolves to 127.0.0.1; without --allow-private-destinations or an
+    allow-list naming it, nothing is sent and the attempt says why."""
+    from eventgate.config import Settings
+    from tests.conftest import start_server
+
+    guarded = start_server(Settings(database_url=f"sqlite:///{tmp_path}/guarded.db", destination_allow_list=""))
+    try:
+        workspace_id = guarded.create_workspace()
+        channel = guarded.create_channel(workspace_id=workspace_id)
+        local_name = receiver.url.replace("127.0.0.1", "localhost")
+        destination = add_destination(guarded, workspace_id, local_name)
+        create(guarded.client(), channel)
+        [attempt] = attempts(guarded, destination.id, at_least=1)
+        assert attempt.outcome == "refused" and "127.0.0.1" in attempt.error
+        assert receiver.requests() == []
+    finally:
+        guarded.stop()
+
+
+def test_deliveries_and_lag_are_in_the_metrics(server, receiver, workspace_channel):
+    workspace_id, channel = workspace_channel
+    destination = add_destination(server, workspace_id, receiver.url)
+    create(server.client(), channel)
+    receiver.wait_for(1)
+    attempts(server, destination.id, at_least=1)
+    text = server.client().get("/metrics").text
+    assert f'eventgate_deliveries_total{{destination="{destination.id}",outcome="delivered"}} 1.0' in text
+    assert f'eventgate_delivery_lag_seconds{{destination="{destination.id}"}}' in text
+    assert f'eventgate_delivery_lag_operations{{destination="{destination.id}"}}' in text

@@ -71,6 +71,11 @@ CASES = [
     ("--forwarded-allow-ips", "EVENTGATE_FORWARDED_ALLOW_IPS", "10.0.0.1", "10.0.0.0/8", "forwarded_allow_ips",
      "10.0.0.1", "10.0.0.0/8"),
     ("--retention-days", "EVENTGATE_RETENTION_DAYS", "30", "7.5", "retention_days", 30.0, 7.5),
+    ("--destination-allow-list", "EVENTGATE_DESTINATION_ALLOW_LIST", "hooks.lan", "10.0.0.0/8",
+     "destination_allow_list", "hooks.lan", "10.0.0.0/8"),
+    ("--public-url", "EVENTGATE_PUBLIC_URL", "https://a.example", "https://b.example", "public_url",
+     "https://a.example", "https://b.example"),
+    ("--delivery-timeout", "EVENTGATE_DELIVERY_TIMEOUT", "3", "4.5", "delivery_timeout", 3.0, 4.5),
 ]
 
 
@@ -82,6 +87,14 @@ def test_serve_flag_reads_its_variable_and_the_flag_wins(serve, flag, variable, 
     assert getattr(settings, field) == from_env
     _, settings = serve("--workers", "1", flag, flag_value, env={variable: env_value})
     assert getattr(settings, field) == from_flag
+
+
+def test_allow_private_destinations_reads_its_variable_and_the_flag_wins(serve):
+    _, settings = serve("--workers", "1", env={"EVENTGATE_ALLOW_PRIVATE_DESTINATIONS": "1"})
+    assert settings.allow_private_destinations is True
+    _, settings = serve("--workers", "1", "--no-allow-private-destinations",
+                        env={"EVENTGATE_ALLOW_PRIVATE_DESTINATIONS": "1"})
+    assert settings.allow_private_destinations is False
 
 
 def test_host_port_and_log_level_reach_uvicorn(serve):

@@ -2,10 +2,15 @@
 
 It records every request (method, path, headers, body) and answers what its `answer` function
 says: a status (and headers), or "hang" (never answer), or "close" (drop the connection).
+
+Its URL has a path prefix of its own. A request under another path is for a destination of an
+earlier test whose receiver had this port: it is answered 410 (which disables that destination)
+and not recorded.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,10 +43,11 @@ class Receiver:
     answer: Answer = lambda request: 200  # noqa: E731
     lock: threading.Lock = field(default_factory=threading.Lock)
     released: threading.Event = field(default_factory=threading.Event)
+    prefix: str = field(default_factory=lambda: "/r-" + secrets.token_hex(4))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.server.server_address[1]}{self.prefix}"
 
     def requests(self) -> list[Received]:
         with self.lock:
@@ -75,6 +81,11 @@ def start_receiver(answer: Answer | None = None) -> Receiver:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             receiver = holder["receiver"]
+            if not self.path.startswith(receiver.prefix):
+                self.send_response(410)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             request = Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body,
                                time.monotonic())
             with receiver.lock:

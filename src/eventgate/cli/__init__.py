@@ -88,6 +88,8 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     settings.allow_private_destinations = _truthy(env.get("EVENTGATE_ALLOW_PRIVATE_DESTINATIONS"))
     settings.destination_allow_list = env.get("EVENTGATE_DESTINATION_ALLOW_LIST") or None
     settings.public_url = env.get("EVENTGATE_PUBLIC_URL") or None
+    if env.get("EVENTGATE_DELIVERY_TIMEOUT"):
+        settings.delivery_timeout = float(env["EVENTGATE_DELIVERY_TIMEOUT"])
     return settings
 
 
@@ -156,6 +158,8 @@ def main() -> None:
 @click.option("--destination-allow-list", envvar="EVENTGATE_DESTINATION_ALLOW_LIST", default=None,
               help="Hosts, addresses or networks (comma list, *.example.com) delivery may reach even when "
                    "they are private.")
+@click.option("--delivery-timeout", envvar="EVENTGATE_DELIVERY_TIMEOUT", default=10.0, show_default=True,
+              type=click.FloatRange(0.1, 300), help="Seconds a webhook or Apprise send may take.")
 @click.option("--public-url", envvar="EVENTGATE_PUBLIC_URL", default=None,
               help="Where people reach this server (https://events.example.com); notifications link to events "
                    "under it.")
@@ -163,7 +167,7 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
           workers: int | None, strict_event_types: bool, idempotency_retention_days: float, write_timeout: float,
           write_queue_size: int, log_level: str, log_format: str, forwarded_allow_ips: str | None,
           retention_days: float | None, allow_private_destinations: bool, destination_allow_list: str | None,
-          public_url: str | None) -> None:
+          delivery_timeout: float, public_url: str | None) -> None:
     """Run the server (SQLite in --data-dir, ./data by default, when no database is given), one process per CPU.
 
     The processes share live subscribers through a local broker (Unix sockets in a directory
@@ -209,6 +213,7 @@ def serve(host: str, port: int, database_url: str, broker_url: str | None, gatew
         "EVENTGATE_ALLOW_PRIVATE_DESTINATIONS": "1" if allow_private_destinations else "",
         "EVENTGATE_DESTINATION_ALLOW_LIST": destination_allow_list or "",
         "EVENTGATE_PUBLIC_URL": public_url or "",
+        "EVENTGATE_DELIVERY_TIMEOUT": str(delivery_timeout),
         # Workers watch their supervisor and stop when it is gone (cli/workers.py).
         SUPERVISOR_PID: str(os.getpid()) if workers > 1 else "",
     }
