@@ -169,7 +169,9 @@ class Dispatcher:
             return [d for d in list_destinations(connection) if d.enabled
                     and take_lease(connection, d.id, self.owner, until, now)]
 
-        held = {d.id: d for d in await self.store.write(lease)}
+        enabled = await self.store.read(lambda c: [d for d in list_destinations(c) if d.enabled])
+        # Without destinations nothing needs the write lock (SQLite's is the deployment's only one).
+        held = {d.id: d for d in await self.store.write(lease)} if enabled else {}
         for destination_id in list(self.workers):
             if destination_id not in held:
                 await self.workers.pop(destination_id).stop()
