@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from eventgate.api.live_closing import KEY_ENDED_CODE, SLOW_CONSUMER_CODE
+from eventgate.client.live_stream import websocket_base
 
 import click
 
@@ -26,13 +27,7 @@ FINAL_STATUSES = (400, 401, 403, 404, 426)
 
 
 def websocket_url(base_url: str, params: dict[str, Any]) -> str:
-    base = base_url.rstrip("/")
-    if base.startswith("https://"):
-        base = "wss://" + base[len("https://"):]
-    elif base.startswith("http://"):
-        base = "ws://" + base[len("http://"):]
-    elif not base.startswith(("ws://", "wss://")):
-        base = "ws://" + base
+    base = websocket_base(base_url)
     query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
     return f"{base}/api/v1/ws/subscribe" + (f"?{query}" if query else "")
 

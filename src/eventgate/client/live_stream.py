@@ -33,14 +33,18 @@ class Gap:
     reason: str = "retention"
 
 
-def subscribe_url(base_url: str, filters: dict[str, Any], since: int | None) -> str:
+def websocket_base(base_url: str) -> str:
+    """The server's address with the WebSocket scheme (wss:// for https://)."""
     base = base_url.rstrip("/")
     if base.startswith("https://"):
-        base = "wss://" + base[len("https://"):]
-    elif base.startswith("http://"):
-        base = "ws://" + base[len("http://"):]
-    elif not base.startswith(("ws://", "wss://")):
-        base = "ws://" + base
+        return "wss://" + base[len("https://"):]
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://"):]
+    return base if base.startswith(("ws://", "wss://")) else "ws://" + base
+
+
+def subscribe_url(base_url: str, filters: dict[str, Any], since: int | None) -> str:
+    base = websocket_base(base_url)
     params = {name: ",".join(map(str, value)) if isinstance(value, (list, tuple, set)) else value
               for name, value in filters.items()}
     params["since"] = since
