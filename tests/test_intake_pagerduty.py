@@ -96,13 +96,15 @@ def test_trigger_acknowledge_resolve_is_one_event_with_its_whole_timeline(pagerd
     # A repeated trigger updates: the event keeps the time it started.
     assert updated["started_at"] == datetime.datetime(2026, 11, 29, 8, tzinfo=datetime.timezone.utc).timestamp()
     accepted(pagerduty.post("/v2/enqueue", json=event(intake.token, "acknowledge", "k1")))
-    assert intake.only_event()["status"] == "acknowledged"
+    acknowledged = intake.only_event()
+    assert acknowledged["status"] == "acknowledged" and acknowledged["acknowledged_by"] == "pagerduty"
+    assert acknowledged["acknowledged_at"] is not None
     accepted(pagerduty.post("/v2/enqueue", json=event(intake.token, "resolve", "k1")))
     closed = intake.only_event()
     assert closed["id"] == updated["id"] and closed["state"] == "closed" and closed["status"] == "resolved"
     timeline = intake.timeline(closed["id"])
     assert [entry["kind"] for entry in timeline] == ["create", "update", "update", "close"]
-    assert timeline[2]["fields"] == {"status": "acknowledged"}
+    assert timeline[2]["fields"] == {"status": "acknowledged", "acknowledged": True, "by": "pagerduty"}
 
 
 def test_a_trigger_after_resolve_opens_a_new_event(pagerduty, intake):

@@ -35,8 +35,10 @@ def test_acknowledge_and_resolve_act_on_the_ongoing_event_or_are_404(action, kin
     assert missing.value.status == 404 and missing.value.code == "keyed_event_not_found"
 
 
-def test_an_acknowledgement_is_an_update_whose_status_says_so():
-    assert command("acknowledge").changes == {"status": "acknowledged"}
+def test_an_acknowledgement_acknowledges_by_the_sender_and_its_status_says_so():
+    acknowledgement = command("acknowledge")
+    assert acknowledgement.changes == {"status": "acknowledged"}
+    assert acknowledgement.acknowledge and acknowledgement.actor == "pagerduty"
 
 
 def test_the_same_alert_sent_again_is_the_same_request():

@@ -404,6 +404,31 @@ def events_resource_operations() -> list[ApiOperation]:
                      path_parameters=EVENT_ID),
         ApiOperation("GET", one + "/timeline", "An event's operations, oldest first", tag, response=Timeline,
                      security="api_key", scope=read, errors=(400, 401, 403, 404, 503), path_parameters=EVENT_ID),
+        *people_action_operations(idempotency),
+    ]
+
+
+def people_action_operations(idempotency: tuple[dict, ...]) -> list[ApiOperation]:
+    """Acknowledge, close and notes (SPEC §11): operations that record who acted."""
+    from eventgate.api.event_actions import NoBody, NoteBody
+    from eventgate.api.events_resource import ResourceEventEnvelope
+    from eventgate.domain.people_actions import MAX_NOTE
+
+    nothing = RequestBody("NoBody", NoBody, {}, optional=True, description="Nothing: an empty body or {}")
+    note = RequestBody("NoteBody", NoteBody, {"text": {"type": "string", "minLength": 1, "maxLength": MAX_NOTE,
+                                                        "pattern": r"[^\s\x1c-\x1f\x85]",
+                                                        "description": "The note (not blank)"}},
+                       required=("text",), example={"text": "Looking at it: the backup volume is full"})
+    errors = (400, 401, 403, 404, 409, 413, 503)
+    common = {"security": "api_key", "scope": "events:write", "errors": errors, "parameters": idempotency,
+              "path_parameters": EVENT_ID}
+    return [
+        ApiOperation("POST", "/events/{event_id}/acknowledge", "Acknowledge the event: someone is on it (the "
+                     "key's user_id is recorded)", "Events", nothing, ResourceEventEnvelope, **common),
+        ApiOperation("POST", "/events/{event_id}/close", "Close (resolve) the event, recording who did",
+                     "Events", nothing, ResourceEventEnvelope, **common),
+        ApiOperation("POST", "/events/{event_id}/notes", "Add a note to the event's timeline", "Events", note,
+                     ResourceEventEnvelope, **common),
     ]
 
 

@@ -81,6 +81,8 @@ class ResourceEvent(msgspec.Struct):
     severity: str
     state: str
     event_type: str | None
+    acknowledged_at: float | None
+    acknowledged_by: str | None
 
 
 class ResourceEventEnvelope(msgspec.Struct):
@@ -172,7 +174,7 @@ def idempotency_key(request: Request) -> str | None:
     return rules.token(value, "idempotency_key", 128)
 
 
-def _service(request: Request) -> WorkspaceEvents:
+def workspace_events_of(request: Request) -> WorkspaceEvents:
     runtime = request.app.state.runtime
     return WorkspaceEvents(runtime.database, runtime.writer, runtime.reader)
 
@@ -183,7 +185,7 @@ async def create_event(request: Request) -> Response:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
         body = await read_event_body(request, EventCreateBody)
-        event = await _service(request).create(key, body, idempotency_key=idempotency_key(request))
+        event = await workspace_events_of(request).create(key, body, idempotency_key=idempotency_key(request))
     except DomainError as error:
         return failure(error)
     return JSONResponse(resource_event(event, now_ms()), status_code=201)
@@ -219,7 +221,7 @@ async def update_event(request: Request) -> Response:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
         body = await read_event_body(request, EventUpdateBody)
-        event = await _service(request).update(key, event_id_of(request), body,
+        event = await workspace_events_of(request).update(key, event_id_of(request), body,
                                                idempotency_key=idempotency_key(request))
     except DomainError as error:
         return failure(error)
@@ -231,7 +233,7 @@ async def delete_event(request: Request) -> Response:
     try:
         key = await require_key(request, "events:write")
         refuse_query_parameters(request)
-        await _service(request).delete(key, event_id_of(request), idempotency_key=idempotency_key(request))
+        await workspace_events_of(request).delete(key, event_id_of(request), idempotency_key=idempotency_key(request))
     except DomainError as error:
         return failure(error)
     return Response(status_code=204)

@@ -1,7 +1,7 @@
 """What a destination is sent for one operation.
 
 Webhooks follow the Standard Webhooks specification: the body is
-`{"type": "event.created|updated|closed|deleted", "timestamp": ISO-8601, "data": {"seq", "op", "event"}}`
+`{"type": "event.created|updated|acknowledged|closed|deleted", "timestamp": ISO-8601, "data": {"seq", "op", "event"}}`
 and the headers `webhook-id` (the same on every retry), `webhook-timestamp` (Unix seconds of
 this attempt) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with
 the secret that follows `whsec_`, base64-decoded).
@@ -34,8 +34,10 @@ def _iso(ms: int) -> str:
 
 def webhook_body(operation: dict[str, Any]) -> bytes:
     """The body for a stored operation (store/events.py's row_to_operation)."""
+    kind = operation["kind"]
+    acknowledged = kind == "update" and operation["fields"].get("acknowledged") is True
     return _encoder.encode({
-        "type": TYPE_OF_KIND[operation["kind"]],
+        "type": "event.acknowledged" if acknowledged else TYPE_OF_KIND[kind],
         "timestamp": _iso(operation["received_at"]),
         "data": {"seq": operation["seq"], "op": operation_view(operation), "event": canonical_event(operation["event"])},
     })

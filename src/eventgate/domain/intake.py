@@ -93,6 +93,8 @@ def build_one_shot_command(message: OneShotMessage, *, channel_id: str, default_
 
 def text_changes(title: str | None, message: str | None, default_title: str) -> dict[str, Any]:
     """title, message (and description when the message is long) under eventgate's field rules."""
+    if title is not None and len(title) > rules.MAX_TITLE:  # as sent: the limit the API documents
+        raise bad_request("title_too_long", f"title must be at most {rules.MAX_TITLE} characters", "title")
     title = (title or "").strip() or default_title
     title = rules.text(title, "title", rules.MAX_TITLE)
     changes: dict[str, Any] = {"title": title}

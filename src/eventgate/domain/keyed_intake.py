@@ -66,9 +66,9 @@ def build_alert_command(alert: AlertMessage, *, channel_id: str, default_title: 
     if alert.action == "acknowledge":
         changes.update(acknowledgement_changes())
     elif alert.title or alert.message or kind == "create":
-        title = alert.title
-        if title is not None and len(title.strip()) > rules.MAX_TITLE:  # PagerDuty allows 1,024 characters
-            title = title.strip()[:rules.MAX_TITLE - 1] + ELLIPSIS
+        title = alert.title.strip() if alert.title is not None else None
+        if title is not None and len(title) > rules.MAX_TITLE:  # PagerDuty allows 1,024 characters
+            title = title[:rules.MAX_TITLE - 1] + ELLIPSIS
         changes.update(text_changes(title, alert.message, default_title))
     if alert.severity is not None:
         changes["severity"] = rules.severity(alert.severity)
@@ -89,11 +89,13 @@ def build_alert_command(alert: AlertMessage, *, channel_id: str, default_title: 
     # The receive time is left out: a repeated alert is the same request.
     request_hash = hashlib.sha256(_json.encode(
         [alert.source, channel_id, kind, event_key, changes, attrs, event_type])).hexdigest()
+    acknowledge = alert.action == "acknowledge"
     return LifecycleCommand(
         kind=kind, channel_id=channel_id,
         op_id=rules.token(alert.op_id, "idempotency_key", 128) if alert.op_id is not None else ids.new_op_id(),
         event_id=None, event_time=now_ms(), changes=changes, attrs_patch=attrs, event_type=event_type,
         request_hash=request_hash, event_key=event_key,
+        acknowledge=acknowledge, actor=alert.source if acknowledge else None,
     )
 
 
@@ -106,10 +108,8 @@ def link_action(label: str | None, url: Any) -> dict[str, str] | None:
 
 
 def acknowledgement_changes() -> dict[str, Any]:
-    """What a sender's acknowledgement does to the event.
-
-    The hook for people acting on events (SPEC §11): until acknowledgement exists, it is an
-    update whose status says so."""
+    """What a sender's acknowledgement changes besides acknowledging the event (SPEC §11; the
+    command says `acknowledge`, by the sender): its status says so, as PagerDuty shows it."""
     return {"status": ACKNOWLEDGED}
 
 

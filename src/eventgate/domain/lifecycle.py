@@ -66,6 +66,10 @@ class LifecycleCommand:
     # Intake (PagerDuty dedup_key, Alertmanager fingerprint): names the channel's ongoing event
     # instead of event_id; the writer resolves it in its transaction (domain/keyed_intake.py).
     event_key: str | None = None
+    # People acting on events (SPEC §11, domain/people_actions.py): who did it, and what.
+    actor: str | None = None
+    acknowledge: bool = False
+    note: str | None = None
 
 
 def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, received_at: int) -> dict[str, Any]:
@@ -94,6 +98,8 @@ def new_event(command: LifecycleCommand, *, workspace_id: str, event_id: str, re
         "updated_at": received_at,
         "seq": 0,
         "intake_key": command.event_key,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
     }
     if command.one_shot:
         # One operation, one seq, one notification: the event is born closed, started_at = ended_at.
@@ -113,6 +119,7 @@ def apply_operation(event: dict[str, Any], command: LifecycleCommand, *, receive
     for name, value in command.changes.items():
         if name in SETTABLE_FIELDS:
             result[name] = value
+    _acknowledgement_after(event, result, command, received_at)
     if command.event_type is not None:
         result["event_type"] = command.event_type
     result["attrs"] = _attrs_after(result["attrs"], command)
@@ -122,6 +129,22 @@ def apply_operation(event: dict[str, Any], command: LifecycleCommand, *, receive
         result["ended_at"] = command.changes.get("ended_at", command.event_time)
     result["updated_at"] = received_at
     return result
+
+
+def _acknowledgement_after(before: dict[str, Any], after: dict[str, Any], command: LifecycleCommand,
+                           received_at: int) -> None:
+    """An acknowledgement stays through later updates (as PagerDuty keeps it), unless a producer
+    raises the severity: then the event needs someone's attention again. The first
+    acknowledgement is the one kept."""
+    if command.acknowledge:
+        if before.get("acknowledged_at") is None:
+            after["acknowledged_at"] = received_at
+            after["acknowledged_by"] = command.actor
+        return
+    raised = rules.SEVERITY_RANK.get(after["severity"], 1) > rules.SEVERITY_RANK.get(before["severity"], 1)
+    if raised and before.get("acknowledged_at") is not None:
+        after["acknowledged_at"] = None
+        after["acknowledged_by"] = None
 
 
 def _attrs_after(current: dict[str, Any], command: LifecycleCommand) -> dict[str, Any]:
@@ -144,6 +167,12 @@ def operation_fields(command: LifecycleCommand) -> dict[str, Any]:
         carried["attrs"] = command.attrs_patch
     if command.attrs_replace is not None:
         carried["attrs"] = command.attrs_replace
+    if command.acknowledge:
+        carried["acknowledged"] = True
+    if command.note is not None:
+        carried["note"] = command.note
+    if command.actor is not None:
+        carried["by"] = command.actor
     return carried
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from eventgate.domain.lifecycle import STORAGE_ONLY_KEYS, SYSTEM_TYPE_OF_KIND
 from eventgate.domain.times import ms_to_seconds
 
-TIME_FIELDS = ("started_at", "ended_at", "created_at", "updated_at")
+TIME_FIELDS = ("started_at", "ended_at", "created_at", "updated_at", "acknowledged_at")
 
 
 def canonical_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -16,6 +16,7 @@ def canonical_event(event: dict[str, Any]) -> dict[str, Any]:
     view = {k: v for k, v in event.items() if k not in STORAGE_ONLY_KEYS}
     for name in TIME_FIELDS:
         view[name] = ms_to_seconds(view.get(name))
+    view.setdefault("acknowledged_by", None)  # events stored before acknowledgements existed
     return view
 
 

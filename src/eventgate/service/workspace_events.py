@@ -22,6 +22,7 @@ from eventgate.auth.keys import ApiKey
 from eventgate.domain.errors import DomainError, not_found
 from eventgate.domain.lifecycle import LifecycleCommand
 from eventgate.domain.operations import WriteOutcome
+from eventgate.domain.people_actions import acknowledge_command, close_command, note_command
 from eventgate.domain.resource_commands import (
     build_create_command,
     build_delete_command,
@@ -105,3 +106,17 @@ class WorkspaceEvents:
         command = _identify(build_delete_command(workspace_id=key.workspace_id, event_id=event_id),
                             key, idempotency_key, None)
         await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)
+
+    async def act(self, key: ApiKey, event_id: str, action: str, body: dict[str, Any] | None = None, *,
+                  idempotency_key: str | None = None) -> dict[str, Any]:
+        """A person acknowledges, closes or adds a note to an event (SPEC §11); returns the event after it."""
+        workspace_id, actor = key.workspace_id, key.user_id
+        if action == "acknowledge":
+            command = acknowledge_command(event_id, workspace_id=workspace_id, actor=actor)
+        elif action == "close":
+            command = close_command(event_id, workspace_id=workspace_id, actor=actor)
+        else:
+            command = note_command(event_id, (body or {}).get("text"), workspace_id=workspace_id, actor=actor)
+        _identify(command, key, idempotency_key, {"action": action, **(body or {})})
+        outcome = await self.writer.submit(command, workspace_id=workspace_id, verified_password_hash=None)
+        return await self._event_after(key, outcome)

@@ -45,6 +45,8 @@ def row_to_event(row: sa.Row) -> dict[str, Any]:
         "updated_at": m["updated_at"],
         "seq": m["seq"],
         "intake_key": m["intake_key"],
+        "acknowledged_at": m["acknowledged_at"],
+        "acknowledged_by": m["acknowledged_by"],
     }
 
 
@@ -52,6 +54,7 @@ def event_to_row(event: dict[str, Any]) -> dict[str, Any]:
     row = {name: event[name] for name in (
         "workspace_id", "id", "channel_id", "thing_id", "event_type_id", "title", "message", "description",
         "status", "state", "severity", "started_at", "ended_at", "created_at", "updated_at", "seq", "intake_key",
+        "acknowledged_at", "acknowledged_by",
     )}
     for name in JSON_EVENT_COLUMNS:
         row[name] = codec.dump(event[name])

@@ -95,6 +95,9 @@ events = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     # The sender's name for the event (PagerDuty dedup_key, Alertmanager fingerprint; migration 0007).
     sa.Column("intake_key", sa.String(300), nullable=True),
+    # Who acknowledged the event, and when (SPEC §11; migration 0009).
+    sa.Column("acknowledged_at", sa.BigInteger, nullable=True),
+    sa.Column("acknowledged_by", sa.String(128), nullable=True),
     sa.UniqueConstraint("workspace_id", "id", name="uq_events_id"),
     sa.Index("ix_events_workspace_pk", "workspace_id", "pk"),
     sa.Index("ix_events_state", "workspace_id", "state", "pk"),
