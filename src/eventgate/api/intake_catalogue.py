@@ -73,7 +73,7 @@ ALERTMANAGER_SECURITY = "alertmanager"
 PAGERDUTY_DESCRIPTION = (
     "The routing key is a channel token, in the body (or an `X-Routing-Key` header). `dedup_key` names the "
     "event in the token's channel: trigger opens it, or updates it while it is ongoing (a trigger without a "
-    "dedup_key gets one, returned); acknowledge records an update whose status says so; resolve closes it. "
+    "dedup_key gets one, returned); acknowledge acknowledges it (by `pagerduty`); resolve closes it. "
     "An acknowledge or resolve for a key with no ongoing event is accepted and changes nothing. A trigger needs "
     "`payload` with `summary`, `source` and `severity`; acknowledge and resolve need `dedup_key`. An unknown "
     "routing key is 400 (PagerDuty's answer). `Idempotency-Key` makes a retry a replay.")

@@ -8,7 +8,7 @@ and closes eventgate events by changing its URL and routing key.
 
 The routing key is a channel token (also accepted as an `X-Routing-Key` header). `dedup_key`
 names the event in the token's channel (domain/keyed_intake.py): trigger → create, or update
-while it is ongoing; acknowledge → an update saying so; resolve → close. A trigger without a
+while it is ongoing; acknowledge → acknowledged (by "pagerduty"); resolve → close. A trigger without a
 dedup_key gets one, returned in the answer, as PagerDuty does.
 
 Mapping: summary → title and message; severity critical/error/warning/info →
