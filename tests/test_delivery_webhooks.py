@@ -189,3 +189,21 @@ def test_deliveries_and_lag_are_in_the_metrics(server, receiver, workspace_chann
     assert f'eventgate_deliveries_total{{destination="{destination.id}",outcome="delivered"}} 1.0' in text
     assert f'eventgate_delivery_lag_seconds{{destination="{destination.id}"}}' in text
     assert f'eventgate_delivery_lag_operations{{destination="{destination.id}"}}' in text
+
+
+def test_a_hanging_destination_delays_no_other(server, workspace_channel):
+    workspace_id, channel = workspace_channel
+    stuck, quick = start_receiver(lambda request: "hang"), start_receiver()
+    try:
+        add_destination(server, workspace_id, stuck.url)
+        add_destination(server, workspace_id, quick.url)
+        client = server.client()
+        started = time.monotonic()
+        for _ in range(3):
+            create(client, channel)
+        quick.wait_for(3, timeout=5)
+        assert time.monotonic() - started < 3
+        assert len(stuck.requests()) >= 1  # it got its first request, and holds it
+    finally:
+        stuck.stop()
+        quick.stop()
