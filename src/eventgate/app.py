@@ -23,7 +23,7 @@ from eventgate.api import dashboard, stats
 from eventgate.api import admin
 from eventgate.api.allowed_methods import AllowedMethods
 from eventgate.api import live_sse, live_ws
-from eventgate.api import alertmanager, event_actions, gotify, ntfy, pagerduty
+from eventgate.api import action_links, alertmanager, event_actions, gotify, ntfy, pagerduty
 from eventgate.api.envelope import failure, internal_error
 from eventgate.api.request_metrics import RequestMetrics
 from eventgate.config import Settings
@@ -51,6 +51,7 @@ def build_app(settings: Settings) -> Starlette:
         *channel_events_path.routes,
         *events_resource.routes,
         *event_actions.routes,
+        *action_links.routes,
         *health.routes,
         *live_ws.routes,
         *live_sse.routes,

@@ -52,6 +52,8 @@ class Runtime:
     hub: Hub | None = None
     # Outbound delivery to destinations (SPEC §10).
     dispatcher: Dispatcher | None = None
+    # Signs notifications' one-tap links (store/server_secrets.py); read at first use.
+    link_secret: bytes | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":

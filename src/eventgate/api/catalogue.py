@@ -422,7 +422,17 @@ def people_action_operations(idempotency: tuple[dict, ...]) -> list[ApiOperation
     errors = (400, 401, 403, 404, 409, 413, 503)
     common = {"security": "api_key", "scope": "events:write", "errors": errors, "parameters": idempotency,
               "path_parameters": EVENT_ID}
+    token = {"token": {"type": "string", "minLength": 1, "description": "The link's token, from a notification"}}
+    html = "text/html; charset=utf-8"
+    link_errors = {"errors": (404, 409, 410, 503), "html_errors": True, "path_parameters": token, "media_type": html}
     return [
+        ApiOperation("GET", "/act/{token}", "A notification's one-tap link: shows the event and a button "
+                     "(nothing happens on GET)", "Events", **link_errors,
+                     description="No sign-in: the token is bound to one event and one action (acknowledge or "
+                                 "close) and expires after 7 days. Link previews fetch with GET, so only the "
+                                 "page's POST acts."),
+        ApiOperation("POST", "/act/{token}", "Do what a one-tap link says (acknowledge or close), recorded as "
+                     "\"via link\"", "Events", **link_errors),
         ApiOperation("POST", "/events/{event_id}/acknowledge", "Acknowledge the event: someone is on it (the "
                      "key's user_id is recorded)", "Events", nothing, ResourceEventEnvelope, **common),
         ApiOperation("POST", "/events/{event_id}/close", "Close (resolve) the event, recording who did",

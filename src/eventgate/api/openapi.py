@@ -111,6 +111,8 @@ class ApiOperation:
     description: str = ""
     # Path parameters' schemas (default: any non-empty string).
     path_parameters: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # Pages for people (the one-tap links) answer errors as HTML too.
+    html_errors: bool = False
 
 
 def _collect() -> list[ApiOperation]:
@@ -124,7 +126,7 @@ ERROR_TEXT = {400: "Invalid request: `error_code` names the field and the rule",
               405: "Method not allowed (the `Allow` header lists the path's methods)",
               409: "Conflict with the stored state", 413: "The body is too large (32 KiB; PagerDuty's route 512 KiB, Alertmanager's 1 MiB)",
               414: "The request URL (path and query) is longer than 16 KiB",
-              415: "Unsupported Content-Type", 426: "Upgrade required: connect with a WebSocket",
+              415: "Unsupported Content-Type", 426: "Upgrade required: connect with a WebSocket", 410: "Gone: the link has expired",
               429: "Too many failed passwords for this channel and address",
               503: "The store cannot take the request right now: retry after `Retry-After` seconds"}
 ERROR_CODES = {400: "status_too_long", 401: "authentication_required", 403: "insufficient_scope",
@@ -146,6 +148,9 @@ TRANSPORT_STATUSES = (414,)
 
 
 def _error_response(op: ApiOperation, status: int) -> dict[str, Any]:
+    if op.html_errors and status not in TRANSPORT_STATUSES:
+        return {"description": ERROR_TEXT.get(status, "Error"),
+                "content": {"text/html; charset=utf-8": {"schema": {"type": "string"}}}}
     error_type = ErrorEnvelope if status in TRANSPORT_STATUSES else op.error_type
     schema_ref = {"$ref": f"#/components/schemas/{error_type.__name__}"}
     content: dict[str, Any] = {"schema": schema_ref}

@@ -37,6 +37,7 @@ from eventgate.delivery.filters import subscription_filter
 from eventgate.delivery.messages import notification_text, webhook_body, webhook_headers
 from eventgate.delivery.outbound_http import AddressPolicy, OutboundClient
 from eventgate.delivery.senders import AppriseSender, SendResult, WebhookSender
+from eventgate.domain.action_links import links_for
 from eventgate.domain.destinations import GIVE_UP_AFTER_MS, retry_delay_ms, webhook_id
 from eventgate.domain.times import now_ms
 from eventgate.metrics import delivery_lag_operations, delivery_lag_seconds, deliveries
@@ -54,6 +55,7 @@ from eventgate.store.destinations import (
 )
 from eventgate.store.events import operations_after, row_to_operation
 from eventgate.store.schema import operations
+from eventgate.store.server_secrets import action_link_secret
 from eventgate.store.write_lock import WriteLock
 
 log = logging.getLogger("eventgate.delivery")
@@ -116,9 +118,18 @@ class Dispatcher:
         self.workers: dict[str, DestinationWorker] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
+        self.link_secret: bytes | None = None
+
+    def links(self, event: dict[str, Any]) -> dict[str, str] | None:
+        """An ongoing event's one-tap links, when the server has a public URL."""
+        if self.link_secret is None or not self.settings.public_url or event.get("state") != "ongoing":
+            return None
+        return links_for(self.link_secret, self.settings.public_url, event["workspace_id"], event["id"], time.time())
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.settings.public_url:
+            self.link_secret = await self.store.read(action_link_secret)
         self._task = asyncio.create_task(self._supervise(), name="eventgate-delivery")
 
     async def stop(self) -> None:
@@ -333,12 +344,13 @@ class DestinationWorker:
     async def send(self, operation: dict[str, Any], attempt: int, progress: Progress) -> SendResult:
         destination = self.destination
         message_id = webhook_id(destination.id, operation["seq"])
+        links = self.dispatcher.links(operation["event"])
         if destination.kind == "webhook":
-            body = webhook_body(operation)
+            body = webhook_body(operation, links)
             headers = webhook_headers(destination.secret or "", message_id, int(time.time()), body)
             result = await self.dispatcher.webhooks.send(destination.url, body, headers)
         else:
-            title, text = notification_text(operation["event"], self.dispatcher.settings.public_url)
+            title, text = notification_text(operation["event"], self.dispatcher.settings.public_url, links)
             result = await self.dispatcher.apprise.send(destination.url, title, text)
         deliveries.labels(destination.id, result.outcome).inc()
         progress.attempts.append(Attempt(

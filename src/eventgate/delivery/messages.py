@@ -7,7 +7,8 @@ this attempt) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timesta
 the secret that follows `whsec_`, base64-decoded).
 
 Apprise services get a title `[SEVERITY] title` and a body of the message, plus a link to the
-event's page when the server knows its public URL (`--public-url`).
+event's page when the server knows its public URL (`--public-url`). With a public URL, both
+also carry an ongoing event's one-tap acknowledge and close links (domain/action_links.py).
 """
 
 from __future__ import annotations
@@ -32,14 +33,19 @@ def _iso(ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def webhook_body(operation: dict[str, Any]) -> bytes:
-    """The body for a stored operation (store/events.py's row_to_operation)."""
+def webhook_body(operation: dict[str, Any], links: dict[str, str] | None = None) -> bytes:
+    """The body for a stored operation (store/events.py's row_to_operation); `links` are the
+    event's one-tap acknowledge and close links, when the server has a public URL."""
     kind = operation["kind"]
     acknowledged = kind == "update" and operation["fields"].get("acknowledged") is True
+    data: dict[str, Any] = {"seq": operation["seq"], "op": operation_view(operation),
+                            "event": canonical_event(operation["event"])}
+    if links:
+        data["links"] = links
     return _encoder.encode({
         "type": "event.acknowledged" if acknowledged else TYPE_OF_KIND[kind],
         "timestamp": _iso(operation["received_at"]),
-        "data": {"seq": operation["seq"], "op": operation_view(operation), "event": canonical_event(operation["event"])},
+        "data": data,
     })
 
 
@@ -56,7 +62,8 @@ def webhook_headers(secret: str, message_id: str, timestamp: int, body: bytes) -
             "user-agent": "eventgate-webhooks"}
 
 
-def notification_text(event: dict[str, Any], public_url: str | None) -> tuple[str, str]:
+def notification_text(event: dict[str, Any], public_url: str | None,
+                      links: dict[str, str] | None = None) -> tuple[str, str]:
     """(title, body) of an Apprise notification for the event as an operation left it."""
     title = f"[{(event.get('severity') or 'normal').upper()}] {event.get('title') or 'event'}"
     body = event.get("message") or ""
@@ -64,4 +71,6 @@ def notification_text(event: dict[str, Any], public_url: str | None) -> tuple[st
         body = f"{body}\n(closed: {event.get('status') or 'closed'})" if body else f"closed: {event.get('status')}"
     if public_url:
         body = f"{body}\n{public_url.rstrip('/')}/#/events/{event['id']}"
+    if links:
+        body += f"\nAcknowledge: {links['acknowledge']}\nClose: {links['close']}"
     return title, body

@@ -110,13 +110,28 @@ class WorkspaceEvents:
     async def act(self, key: ApiKey, event_id: str, action: str, body: dict[str, Any] | None = None, *,
                   idempotency_key: str | None = None) -> dict[str, Any]:
         """A person acknowledges, closes or adds a note to an event (SPEC §11); returns the event after it."""
-        workspace_id, actor = key.workspace_id, key.user_id
-        if action == "acknowledge":
-            command = acknowledge_command(event_id, workspace_id=workspace_id, actor=actor)
-        elif action == "close":
-            command = close_command(event_id, workspace_id=workspace_id, actor=actor)
-        else:
-            command = note_command(event_id, (body or {}).get("text"), workspace_id=workspace_id, actor=actor)
+        command = people_action(action, event_id, body, workspace_id=key.workspace_id, actor=key.user_id)
         _identify(command, key, idempotency_key, {"action": action, **(body or {})})
-        outcome = await self.writer.submit(command, workspace_id=workspace_id, verified_password_hash=None)
+        outcome = await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)
         return await self._event_after(key, outcome)
+
+    async def act_by_link(self, workspace_id: str, event_id: str, action: str) -> dict[str, Any]:
+        """The same, from a notification's one-tap link (domain/action_links.py): by "via link"."""
+        command = people_action(action, event_id, None, workspace_id=workspace_id, actor=VIA_LINK)
+        command.op_id = ids.new_op_id()
+        outcome = await self.writer.submit(command, workspace_id=workspace_id, verified_password_hash=None)
+        if outcome.operation is not None:
+            return outcome.operation.event
+        return await self.reader.event(workspace_id, event_id)
+
+
+VIA_LINK = "via link"
+
+
+def people_action(action: str, event_id: str, body: dict[str, Any] | None, *, workspace_id: str,
+                  actor: str) -> LifecycleCommand:
+    if action == "acknowledge":
+        return acknowledge_command(event_id, workspace_id=workspace_id, actor=actor)
+    if action == "close":
+        return close_command(event_id, workspace_id=workspace_id, actor=actor)
+    return note_command(event_id, (body or {}).get("text"), workspace_id=workspace_id, actor=actor)

@@ -261,3 +261,11 @@ delivery_attempts = sa.Table(
     sa.Index("ix_delivery_attempts_destination", "destination_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# Secrets of the server itself, made once by a migration so that every process and machine of a
+# deployment shares them: `action_links` signs the one-tap links of notifications (migration 0010).
+server_secrets = sa.Table(
+    "server_secrets", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+)

@@ -18,7 +18,7 @@ TOPIC_PATTERN = re.compile(r"[-_A-Za-z0-9]{1,64}")
 # eventgate's top-level path segments, today's and announced (v2: PagerDuty's /v2/enqueue,
 # integrations: /integrations/alertmanager), then ntfy's own pages.
 EVENTGATE_PATHS = (
-    "admin", "api", "dashboard", "docs", "event", "events", "healthz", "integrations", "message",
+    "act", "admin", "api", "dashboard", "docs", "event", "events", "healthz", "integrations", "message",
     "metrics", "openapi.json", "readyz", "static", "stats", "v1", "v2", "whoami",
 )
 NTFY_PATHS = ("account", "app", "config.js", "file", "login", "manifest.webmanifest", "settings", "signup", "sw.js")
