@@ -29,6 +29,9 @@ from eventgate.api.intake_catalogue import INTAKE_TAG
 from tests.conftest import TEST_DATABASE_URL, fresh_postgres_url
 from tests.processes import stop, wait_until_serving
 
+# The whole document in one run per database: about 100 s on SQLite since the destination routes.
+pytestmark = pytest.mark.timeout(300)
+
 PRODUCER_PASSWORD = "fuzz-password-1"
 CHANNEL_NAME = "fuzz"
 MAX_EXAMPLES = 30

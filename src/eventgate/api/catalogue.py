@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from eventgate.api.events_resource import TimelineEntry
+from eventgate.api.destinations_catalogue import destination_operations
 from eventgate.api.intake_catalogue import intake_operations
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation, RequestBody
@@ -210,6 +211,7 @@ def operations() -> list[ApiOperation]:
                                 security="gateway", errors=PRODUCER_ERRORS, path_parameters=CHANNEL_PATH))
     ops.extend(events_resource_operations())
     ops.extend(admin_operations())
+    ops.extend(destination_operations())
     ops.extend(event_type_registry_operations())
     ops.extend(live_operations())
     ops.extend(dashboard_operations())

@@ -310,6 +310,7 @@ def _register_commands() -> None:
     from eventgate.cli import admin  # noqa: F401
     from eventgate.cli import backup  # noqa: F401
     from eventgate.cli import channel_tokens  # noqa: F401
+    from eventgate.cli import destinations  # noqa: F401
     from eventgate.cli import send  # noqa: F401
     from eventgate.cli import types  # noqa: F401
     from eventgate.cli import watch  # noqa: F401

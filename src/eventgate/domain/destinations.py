@@ -108,11 +108,17 @@ def url_of(kind: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_URL:
         raise bad_request("url_invalid", f"url must be 1-{MAX_URL} characters", "url")
     url = value.strip()
+    if any(c.isspace() or c < " " or c == "\x7f" for c in url):
+        raise bad_request("url_invalid", "url must not contain white space or control characters", "url")
     if kind == "webhook":
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        try:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme, parts.hostname
+        except ValueError:  # e.g. an unclosed [ of an IPv6 address
+            scheme, host = "", None
+        if scheme not in ("http", "https") or not host:
             raise bad_request("url_invalid", "a webhook url must be an http or https URL", "url")
-    elif "://" not in url or any(c.isspace() for c in url):
+    elif "://" not in url:
         raise bad_request("url_invalid", "an apprise url looks like scheme://… (see Apprise's list of services)",
                           "url")
     return url
