@@ -39,11 +39,7 @@ RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|
 PRIORITY_WORDS = ["min", "low", "default", "high", "max", "urgent"]
 # ntfy's message text: longer than 512 characters keeps the whole text as the description.
 MESSAGE = {"type": "string", "maxLength": rules.MAX_DESCRIPTION}
-# The title is trimmed before its limit applies (domain/intake.py text_changes); blank: the default title.
-SPACE = r"[\s\x1c-\x1f\x85]"
-TITLE = {"type": "string",
-         "pattern": rf"^{SPACE}*(?:{NOT_BLANK}(?:[\s\S]{{0,{rules.MAX_TITLE - 2}}}{NOT_BLANK})?)?{SPACE}*$",
-         "description": f"At most {rules.MAX_TITLE} characters once trimmed"}
+TITLE = {"type": "string", "maxLength": rules.MAX_TITLE}
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
