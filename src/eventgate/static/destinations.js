@@ -1,7 +1,8 @@
 // Destinations (SPEC §10) on the Administration page: where eventgate delivers operations
 // (webhooks, Apprise URLs), their filter, their state, a test message, the webhook secret
 // (shown once, at creation and rotation) and the recent delivery attempts, each of which can
-// be sent again. All of it needs an unrestricted admin key; others get 403.
+// be sent again. Also the board's warning when a destination fails or was disabled by
+// eventgate. All of it needs an unrestricted admin key; others get 403 and see nothing.
 //
 // admin.js imports this module for its tab, and this module takes the shared form helpers
 // from admin.js: both are only used once the page runs, so the cycle is harmless.
@@ -321,4 +322,30 @@ export class DestinationsTab {
       this.load();
     }, "Not deleted");
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The board's warning line: destinations failing, or disabled by eventgate (a reason is set;
+ * one paused by hand is not a problem). Empty for keys that may not list destinations. */
+export async function deliveryWarnings(api) {
+  let destinations;
+  try {
+    destinations = (await api.get("admin/destinations")).data || [];
+  } catch {
+    return null; // 403 for keys that are not unrestricted admins, or the server is away: say nothing
+  }
+  const lines = [];
+  for (const destination of destinations) {
+    if (!destination.enabled && destination.disabled_reason) {
+      lines.push(el("li", null, `Delivery to ${destination.name} was disabled: ${destination.disabled_reason}`));
+    } else if (destination.enabled && destination.failing_since) {
+      lines.push(el("li", null, `Delivery to ${destination.name} is failing since `,
+        timeElement(destination.failing_since, { relative: false })));
+    }
+  }
+  if (!lines.length) return null;
+  return el("div", { class: "delivery-warning", role: "status" },
+    el("ul", null, lines),
+    el("a", { href: "#/admin/destinations" }, "Destinations"));
 }
