@@ -22,6 +22,7 @@ from eventgate.store.schema import events
 from eventgate.store.stats import HOUR_MS
 from tests.conftest import IN_CI, PASSWORD
 from tests.helpers import body_form, lifecycle_body
+from tests.webhook_receiver import start_receiver
 
 CHROMIUM = os.environ.get("EVENTGATE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -695,6 +696,166 @@ def test_a_key_without_admin_scope_sees_no_administration(page, server, workspac
     expect(page.locator("#nav-admin")).to_have_count(0)
     page.goto(server.base_url + "/#/admin")
     expect(page.locator("main")).to_contain_text("This key lacks the admin scope.")
+
+
+# -- destinations ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver():  # noqa: ANN201
+    running = start_receiver()
+    yield running
+    running.stop()
+
+
+def wait_for_destination(workspace: Workspace, destination_id: str, ready: Any, timeout: float = 20) -> dict:
+    """Poll the admin API until `ready(destination)` (the dispatcher works in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = workspace.api.get(f"/admin/destinations/{destination_id}").json()["data"]
+        if ready(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def wait_for_attempt(workspace: Workspace, destination_id: str, event_id: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        attempts = workspace.api.get(f"/admin/destinations/{destination_id}/deliveries").json()["data"]
+        found = [a for a in attempts if a["event_id"] == event_id]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"no attempt for {event_id}: {attempts}"
+        time.sleep(0.05)
+
+
+def test_a_webhook_destination_created_tested_followed_and_disabled_from_the_page(page, server, workspace, receiver,
+                                                                                  screenshot_folder):
+    sign_in(page, server, workspace.key, "#/admin/destinations")
+    expect(page.locator("#admin-destinations")).to_contain_text("No destinations yet.")
+    page.fill("input[name=destination_name]", "receiver")
+    page.select_option("select[name=kind]", "webhook")
+    page.fill("input[name=url]", receiver.url + "/hook")
+    page.locator('#admin-destinations input[name=channel][value="%s"]' % workspace.channel).check()
+    page.click("text=Create destination")
+    dialog = page.locator("dialog.secret-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("shown only now")
+    secret = dialog.get_by_label("Signing secret", exact=True).input_value()
+    assert secret.startswith("whsec_"), secret
+    expect(dialog.get_by_role("button", name="Copy the secret")).to_be_visible()
+    dialog.get_by_role("button", name="Done").click()
+    expect(dialog).to_have_count(0)
+    assert secret not in page.content()
+
+    listed = workspace.api.get("/admin/destinations").json()["data"]
+    assert [(d["name"], d["filter"]) for d in listed] == [("receiver", {"channel_id": [workspace.channel]})]
+    destination_id = listed[0]["id"]
+    destination_row = page.locator(f'tr[data-destination-id="{destination_id}"]')
+    expect(destination_row).to_contain_text("enabled")
+    expect(destination_row).to_contain_text("channels home-lab")
+    expect(destination_row.locator(".destination-url")).to_have_text(receiver.url + "/hook")
+
+    destination_row.get_by_role("button", name="Send test: receiver").click()
+    expect(page.locator("#destinations-status")).to_contain_text("Test to “receiver”: delivered · HTTP 200 · ")
+    assert receiver.wait_for(1)[0].path == "/hook"
+
+    event_id = workspace.create(title="Delivered to the receiver")
+    attempt = wait_for_attempt(workspace, destination_id, event_id)
+    assert attempt["outcome"] == "delivered"
+    destination_row.get_by_role("button", name="Deliveries to receiver").click()
+    panel = page.locator(f"#deliveries-{destination_id}")
+    expect(panel).to_be_visible()
+    delivered = panel.locator(f'tr[data-delivery-id="{attempt["id"]}"]')
+    expect(delivered).to_contain_text("delivered")
+    expect(delivered).to_contain_text("200")
+    expect(delivered.locator("a")).to_have_attribute("href", f"#/events/{event_id}")
+    expect(panel.locator("tbody tr", has_text="test")).to_have_count(1)
+    save_screenshot(page, screenshot_folder, "admin-destinations")
+
+    sent = len(receiver.requests())
+    delivered.get_by_role("button", name=f"Send seq {attempt['seq']} again").click()
+    expect(panel.get_by_role("status")).to_have_text(f"Seq {attempt['seq']} is queued to be sent again.")
+    again = receiver.wait_for(sent + 1)[-1]
+    assert again.headers["webhook-id"] == attempt["webhook_id"]
+
+    destination_row.get_by_role("button", name="Disable: receiver").click()
+    expect(destination_row).to_contain_text("disabled")
+    expect(destination_row.get_by_role("button", name="Enable: receiver")).to_be_visible()
+    assert workspace.api.get(f"/admin/destinations/{destination_id}").json()["data"]["enabled"] is False
+
+    destination_row.get_by_role("button", name="Delete: receiver").click()
+    expect(page.locator("#admin-destinations")).to_contain_text("No destinations yet.")
+
+
+def test_deliveries_page_back_with_older(page, server, workspace, receiver):
+    created = workspace.api.post("/admin/destinations", json={"name": "pager", "kind": "webhook",
+                                                              "url": receiver.url + "/hook"})
+    assert created.status_code == 201, created.text
+    destination_id = created.json()["data"]["id"]
+    for _ in range(22):
+        assert workspace.api.post(f"/admin/destinations/{destination_id}/test").status_code == 200
+    sign_in(page, server, workspace.key, "#/admin/destinations")
+    page.get_by_role("button", name="Deliveries to pager").click()
+    panel = page.locator(f"#deliveries-{destination_id}")
+    expect(panel.locator("tbody tr")).to_have_count(20)
+    panel.get_by_role("button", name="Older").click()
+    expect(panel.locator("tbody tr")).to_have_count(22)
+    expect(panel.get_by_role("button", name="Older")).to_be_hidden()
+
+
+def test_an_apprise_url_is_shown_masked_and_without_a_secret(page, server, workspace):
+    token = "tk_9f8e7d6c5b4a39281706"
+    created = workspace.api.post("/admin/destinations", json={
+        "name": "phone", "kind": "apprise", "url": f"ntfys://ntfy.example.com/{token}", "enabled": False,
+        "filter": {"severity": "high", "tags": ["home"]}})
+    assert created.status_code == 201, created.text
+    sign_in(page, server, workspace.key, "#/admin/destinations")
+    phone = page.locator(f'tr[data-destination-id="{created.json()["data"]["id"]}"]')
+    expect(phone).to_contain_text("High and above · tags home")
+    expect(phone.locator(".destination-url")).to_have_text("ntfys://ntf••••706")
+    expect(phone.get_by_role("button", name="Rotate secret: phone")).to_have_count(0)
+    assert token not in page.content()
+
+
+def test_the_board_warns_when_a_destination_was_disabled_after_a_410(page, server, workspace, receiver):
+    receiver.answer = lambda request: 410
+    created = workspace.api.post("/admin/destinations", json={"name": "old-hook", "kind": "webhook",
+                                                              "url": receiver.url + "/gone"})
+    assert created.status_code == 201, created.text
+    destination_id = created.json()["data"]["id"]
+    workspace.create(title="Nobody is listening")
+    disabled = wait_for_destination(workspace, destination_id, lambda d: not d["enabled"])
+    assert disabled["disabled_reason"], disabled
+
+    sign_in(page, server, workspace.key)
+    warning = page.locator(".delivery-warning")
+    expect(warning).to_contain_text(f"Delivery to old-hook was disabled: {disabled['disabled_reason']}")
+    warning.get_by_role("link", name="Destinations").click()
+    expect(page.locator(f'tr[data-destination-id="{destination_id}"]')).to_contain_text(disabled["disabled_reason"])
+
+    # A key that may not manage destinations (restricted to a channel: 403) sees no warning.
+    restricted = server.create_key(("admin", "events:read", "subscribe"), workspace_id=workspace.id,
+                                   channels=(workspace.channel,))
+    assert server.client(headers={"Authorization": f"Bearer {restricted}"}).get(
+        "/admin/destinations").status_code == 403
+    page.click("#sign-out")
+    sign_in(page, server, restricted)
+    expect(rows(page)).to_have_count(1)
+    expect(page.locator(".delivery-warning")).to_have_count(0)
+
+
+def test_the_board_warns_while_a_destination_is_failing(page, server, workspace, receiver):
+    receiver.answer = lambda request: 500
+    created = workspace.api.post("/admin/destinations", json={"name": "flaky", "kind": "webhook",
+                                                              "url": receiver.url + "/hook"})
+    assert created.status_code == 201, created.text
+    destination_id = created.json()["data"]["id"]
+    workspace.create(title="Retried later")
+    failing = wait_for_destination(workspace, destination_id, lambda d: d["failing_since"] is not None)
+    assert failing["failing_since"] and failing["enabled"]
+    sign_in(page, server, workspace.key)
+    expect(page.locator(".delivery-warning")).to_contain_text("Delivery to flaky is failing since ")
 
 
 # -- keyboard, small screens, dark mode ---------------------------------------------------------------

@@ -1,12 +1,13 @@
 // Administration for admin keys: channels (create, rotate the password, their tokens), API keys
-// (create, revoke) and event types (create, rename, activate/deactivate). Secrets — a new key,
-// a new channel password, a new channel token — are shown once, in a dialog, and never kept by
-// the page.
+// (create, revoke), event types (create, rename, activate/deactivate) and destinations
+// (destinations.js). Secrets — a new key, a new channel password, a new channel token, a
+// webhook's signing secret — are shown once, in a dialog, and never kept by the page.
 
 import { el, replaceChildren } from "./dom.js";
 import { absoluteTime, timeElement } from "./format.js";
+import { DestinationsTab } from "./destinations.js";
 
-const TABS = [["channels", "Channels"], ["keys", "API keys"], ["types", "Event types"]];
+const TABS = [["channels", "Channels"], ["keys", "API keys"], ["types", "Event types"], ["destinations", "Destinations"]];
 const SCOPES = ["events:read", "events:write", "types:read", "types:write", "subscribe", "admin"];
 const DEFAULT_SCOPES = new Set(["events:read", "events:write", "types:read", "types:write", "subscribe"]);
 const DAY = 86400;
@@ -14,12 +15,12 @@ const EXPIRY_CHOICES = [["", "Never"], [String(DAY), "1 day"], [String(7 * DAY),
   [String(90 * DAY), "90 days"], [String(365 * DAY), "1 year"]];
 const TYPES_PER_PAGE = 50;
 
-function field(label, control, help) {
+export function field(label, control, help) {
   return el("label", { class: "field" }, el("span", null, label), control,
     help ? el("span", { class: "muted small" }, help) : null);
 }
 
-function formError() {
+export function formError() {
   return el("p", { class: "error", role: "alert" });
 }
 
@@ -532,7 +533,7 @@ export class AdminView {
       el("nav", { class: "tabs", "aria-label": "Administration" }, TABS.map(([name, label]) =>
         el("a", { href: `#/admin/${name}`, "aria-current": name === this.tab ? "page" : null }, label))),
       panel);
-    const Tab = { channels: ChannelsTab, keys: KeysTab, types: TypesTab }[this.tab];
+    const Tab = { channels: ChannelsTab, keys: KeysTab, types: TypesTab, destinations: DestinationsTab }[this.tab];
     new Tab(this.context).mount(panel);
   }
 

@@ -7,6 +7,7 @@ import {
   SEVERITIES, severityBadge, stateBadge, timeElement, refreshRelativeTimes, severityLabel, shortId,
 } from "./format.js";
 import { Overview } from "./overview.js";
+import { deliveryWarnings } from "./destinations.js";
 
 const PAGE_SIZE = 50;
 // A board left open on a busy workspace must not grow without end: past this many rows the
@@ -98,7 +99,9 @@ export class BoardView {
     this.more = el("button", { type: "button", class: "button secondary load-more", hidden: true,
       on: { click: () => (this.trimmed ? this.reload() : this.loadPage()) } }, "Load older events");
     this.sentinel = el("div", { class: "sentinel", "aria-hidden": "true" });
+    this.warnings = el("div", { class: "delivery-warnings" });
     this.root = el("div", { class: "board" },
+      this.warnings,
       this.overview ? this.overview.root : null,
       this.filterForm(),
       el("section", { class: "events", "aria-label": "Events" }, this.list, this.status, this.more, this.sentinel));
@@ -111,6 +114,14 @@ export class BoardView {
     this.observer.observe(this.sentinel);
     this.timeTicker = setInterval(() => refreshRelativeTimes(this.list), 30000);
     this.reload();
+    this.showDeliveryWarnings();
+  }
+
+  /** A line at the top when a destination fails or was disabled (admin keys only: others see nothing). */
+  async showDeliveryWarnings() {
+    if (!this.context.hasScope("admin")) return;
+    const warning = await deliveryWarnings(this.api);
+    if (warning && this.root.isConnected) replaceChildren(this.warnings, warning);
   }
 
   unmount() {
