@@ -207,3 +207,16 @@ def test_a_hanging_destination_delays_no_other(server, workspace_channel):
     finally:
         stuck.stop()
         quick.stop()
+
+
+def test_a_round_longer_than_a_lease_scan_is_not_sent_again(server, receiver, workspace_channel):
+    # The lease scan (every second) reads the destination again while a round waits for a slow
+    # receiver; the round's progress must not be set back by what the scan read before it was saved.
+    workspace_id, channel = workspace_channel
+    receiver.answer = lambda request: time.sleep(1.6) or 200
+    destination = add_destination(server, workspace_id, receiver.url)
+    event_id = create(server.client(), channel, title="slow receiver")
+    [request] = receiver.wait_for(1)
+    time.sleep(3.5)
+    assert [r.json()["data"]["event"]["id"] for r in receiver.requests()] == [event_id]
+    assert [a.outcome for a in attempts(server, destination.id, at_least=1)] == ["delivered"]

@@ -192,7 +192,7 @@ class Dispatcher:
                 self.workers[destination_id] = worker = DestinationWorker(self, destination)
                 worker.start()
             else:
-                worker.destination = destination
+                worker.refresh(destination)
 
 
 class WorkerEnded(Exception):
@@ -218,6 +218,16 @@ class DestinationWorker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"eventgate-delivery-{self.destination.id}")
+
+    def refresh(self, fresh: Destination) -> None:
+        """Take what a scan read of the destination (name, URL, filter, secret, lease) into the
+        worker's own record, in place. The cursor and the failure clock stay the worker's: the
+        scan may have read them before a round in progress saved its own, and setting them back
+        would send that round again (and could move the stored cursor backwards)."""
+        current = self.destination
+        for name in ("name", "kind", "url", "enabled", "filter", "secret", "disabled_reason", "updated_at",
+                     "lease_owner", "lease_until"):
+            setattr(current, name, getattr(fresh, name))
 
     async def stop(self) -> None:
         if self._task is not None:
