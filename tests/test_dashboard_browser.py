@@ -485,6 +485,29 @@ def test_close_from_the_event_page_resolves_it_and_hides_the_actions(page, serve
     assert workspace.api.get(f"/events/{event_id}").json()["data"]["status"] == "resolved"
 
 
+def test_the_unacknowledged_filter_narrows_the_board_and_follows_acknowledgements(page, server, workspace):
+    seen = workspace.create(title="Someone is on it")
+    assert workspace.api.post(f"/events/{seen}/acknowledge").status_code == 200
+    waiting = workspace.create(title="Nobody looked yet")
+    later = workspace.create(title="Also waiting")
+    sign_in(page, server, workspace.key)
+    expect(rows(page)).to_have_count(3)
+    expect(row(page, seen).locator(".ack-badge")).to_have_text("acknowledged")
+    expect(row(page, waiting).locator(".ack-badge")).to_have_count(0)
+    page.select_option("select[name=acknowledged]", "false")
+    expect(rows(page)).to_have_count(2)
+    expect(row(page, seen)).to_have_count(0)
+    assert "acknowledged=false" in page.url
+    # Acknowledged elsewhere: it leaves the unacknowledged view live.
+    assert workspace.api.post(f"/events/{later}/acknowledge").status_code == 200
+    expect(row(page, later)).to_have_count(0)
+    expect(rows(page)).to_have_count(1)
+    page.reload()
+    expect(page.locator("select[name=acknowledged]")).to_have_value("false")
+    expect(rows(page)).to_have_count(1)
+    expect(row(page, waiting)).to_have_count(1)
+
+
 def test_a_key_without_events_write_sees_no_actions(page, server, workspace):
     event_id = workspace.create(title="Read only")
     reader = server.create_key(("events:read", "subscribe"), workspace_id=workspace.id)
