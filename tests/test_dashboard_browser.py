@@ -854,7 +854,7 @@ def test_a_webhook_destination_created_tested_followed_and_disabled_from_the_pag
 
     destination_row.get_by_role("button", name="Send test: receiver").click()
     expect(page.locator("#destinations-status")).to_contain_text("Test to “receiver”: delivered · HTTP 200 · ")
-    assert receiver.wait_for(1)[0].path == "/hook"
+    assert receiver.wait_for(1)[0].path == receiver.prefix + "/hook"
 
     event_id = workspace.create(title="Delivered to the receiver")
     attempt = wait_for_attempt(workspace, destination_id, event_id)
