@@ -440,6 +440,102 @@ def test_actions_are_links_and_only_http_links(page, server, workspace):
     expect(link).to_have_attribute("rel", "noopener noreferrer")
 
 
+# -- people act on events (SPEC §11) ----------------------------------------------------------------
+
+
+def people_key(workspace: Workspace, user: str = "alice") -> str:
+    return workspace.server.create_key(("events:read", "events:write", "subscribe"), workspace_id=workspace.id,
+                                       user=user)
+
+
+def test_acknowledge_from_the_event_page_says_who_and_when(page, server, workspace):
+    event_id = workspace.create(title="Disk full on nas", severity="high")
+    sign_in(page, server, people_key(workspace), f"#/events/{event_id}")
+    expect(page.locator(".acknowledged-line")).to_have_count(0)
+    page.click(".people-actions button[data-action=acknowledge]")
+    expect(page.locator(".acknowledged-line")).to_contain_text("Acknowledged by alice at")
+    expect(page.locator(".people-actions button[data-action=acknowledge]")).to_be_disabled()
+    operations = page.locator(".timeline > li")
+    expect(operations).to_have_count(2)
+    expect(operations.nth(1).locator(".op-who")).to_have_text("acknowledged by alice")
+    assert workspace.api.get(f"/events/{event_id}").json()["data"]["acknowledged_by"] == "alice"
+
+
+def test_a_note_from_the_event_page_is_on_the_timeline(page, server, workspace):
+    event_id = workspace.create(title="Printer jammed")
+    sign_in(page, server, people_key(workspace), f"#/events/{event_id}")
+    page.fill(".note-form textarea", "Cleared the paper <b>tray</b>\nsecond line")
+    page.click(".note-form button[type=submit]")
+    operations = page.locator(".timeline > li")
+    expect(operations).to_have_count(2)
+    expect(operations.nth(1).locator(".op-who")).to_have_text("note by alice: Cleared the paper <b>tray</b>\nsecond line")
+    expect(page.locator(".note-form textarea")).to_have_value("")
+    expect(page.locator(".action-message")).to_have_text("Note added.")
+    assert page.locator(".op-who b").count() == 0
+
+
+def test_close_from_the_event_page_resolves_it_and_hides_the_actions(page, server, workspace):
+    event_id = workspace.create(title="Backup late")
+    sign_in(page, server, people_key(workspace, "bob"), f"#/events/{event_id}")
+    expect(page.locator(".people-actions")).to_be_visible()
+    page.click(".people-actions button[data-action=close]")
+    expect(page.locator(".event-header .state")).to_have_text("closed")
+    expect(page.locator(".people-actions")).to_be_hidden()
+    expect(page.locator(".timeline > li").nth(1).locator(".op-who")).to_have_text("closed by bob")
+    assert workspace.api.get(f"/events/{event_id}").json()["data"]["status"] == "resolved"
+
+
+def test_the_unacknowledged_filter_narrows_the_board_and_follows_acknowledgements(page, server, workspace):
+    seen = workspace.create(title="Someone is on it")
+    assert workspace.api.post(f"/events/{seen}/acknowledge").status_code == 200
+    waiting = workspace.create(title="Nobody looked yet")
+    later = workspace.create(title="Also waiting")
+    sign_in(page, server, workspace.key)
+    expect(rows(page)).to_have_count(3)
+    expect(row(page, seen).locator(".ack-badge")).to_have_text("acknowledged")
+    expect(row(page, waiting).locator(".ack-badge")).to_have_count(0)
+    page.select_option("select[name=acknowledged]", "false")
+    expect(rows(page)).to_have_count(2)
+    expect(row(page, seen)).to_have_count(0)
+    assert "acknowledged=false" in page.url
+    # Acknowledged elsewhere: it leaves the unacknowledged view live.
+    assert workspace.api.post(f"/events/{later}/acknowledge").status_code == 200
+    expect(row(page, later)).to_have_count(0)
+    expect(rows(page)).to_have_count(1)
+    page.reload()
+    expect(page.locator("select[name=acknowledged]")).to_have_value("false")
+    expect(rows(page)).to_have_count(1)
+    expect(row(page, waiting)).to_have_count(1)
+
+
+def test_a_key_without_events_write_sees_no_actions(page, server, workspace):
+    event_id = workspace.create(title="Read only")
+    reader = server.create_key(("events:read", "subscribe"), workspace_id=workspace.id)
+    sign_in(page, server, reader, f"#/events/{event_id}")
+    expect(page.locator("h1.event-title")).to_have_text("Read only")
+    expect(page.locator(".people-actions")).to_have_count(0)
+
+
+def test_a_refused_action_shows_the_servers_message_and_keeps_the_page(page, server, workspace):
+    event_id = workspace.create(title="Refused")
+    sign_in(page, server, people_key(workspace), f"#/events/{event_id}")
+    page.route("**/acknowledge", lambda route: route.fulfill(
+        status=403, content_type="application/json",
+        body='{"error": "this API key lacks the events:write scope", "error_code": "scope_missing"}'))
+    page.click(".people-actions button[data-action=acknowledge]")
+    expect(page.locator(".action-message")).to_have_text("Not allowed: this API key lacks the events:write scope")
+    expect(page.locator("h1.event-title")).to_have_text("Refused")
+    expect(page.locator(".people-actions button[data-action=acknowledge]")).to_be_enabled()
+
+
+def test_the_event_page_names_the_channel_for_an_admin_key(page, server, workspace):
+    event_id = workspace.create(title="Named channel")
+    sign_in(page, server, workspace.key, f"#/events/{event_id}")
+    cell = page.locator("table.kv th", has_text="Channel").locator("xpath=following-sibling::td")
+    expect(cell).to_contain_text("home-lab")
+    expect(cell).to_contain_text(workspace.channel)
+
+
 # -- no user text is ever markup ----------------------------------------------------------------------
 
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
@@ -758,7 +854,7 @@ def test_a_webhook_destination_created_tested_followed_and_disabled_from_the_pag
 
     destination_row.get_by_role("button", name="Send test: receiver").click()
     expect(page.locator("#destinations-status")).to_contain_text("Test to “receiver”: delivered · HTTP 200 · ")
-    assert receiver.wait_for(1)[0].path == "/hook"
+    assert receiver.wait_for(1)[0].path == receiver.prefix + "/hook"
 
     event_id = workspace.create(title="Delivered to the receiver")
     attempt = wait_for_attempt(workspace, destination_id, event_id)

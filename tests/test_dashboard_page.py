@@ -209,3 +209,24 @@ def test_dashboard_timeline_respects_the_keys_channels(server, client, channel):
     reply = client.get(f"/dashboard/events/{event_id}/timeline", headers={"Authorization": f"Bearer {key}"})
     assert reply.status_code == 403
     assert error_code(reply) == "channel_forbidden"
+
+
+def test_dashboard_timeline_says_who_acknowledged_noted_and_closed(server, client):
+    key = server.create_key(("events:read", "events:write"), user="alice")
+    headers = {"Authorization": f"Bearer {key}"}
+    event_id = client.post("/events", headers=headers, json={
+        "title": "Disk full", "subtitle": "on nas", "topics": ["storage"]}).json()["id"]
+    acknowledged = client.post(f"/events/{event_id}/acknowledge", headers=headers).json()["data"]
+    client.post(f"/events/{event_id}/notes", headers=headers, json={"text": "swapping the disk"})
+    client.post(f"/events/{event_id}/close", headers=headers)
+    reply = client.get(f"/dashboard/events/{event_id}/timeline", headers=headers)
+    assert reply.status_code == 200, reply.text
+    _, ack, note, close = reply.json()["data"]
+    assert ack["fields"] == {"acknowledged": True, "by": "alice"}
+    assert by_field(ack["changes"]) == {
+        "acknowledged_at": ("added", None, acknowledged["acknowledged_at"]),
+        "acknowledged_by": ("added", None, "alice"),
+    }
+    assert note["fields"] == {"note": "swapping the disk", "by": "alice"} and note["changes"] == []
+    assert close["kind"] == "close" and close["fields"]["by"] == "alice"
+    assert by_field(close["changes"])["status"] == ("changed", "ongoing", "resolved")

@@ -207,7 +207,7 @@ def test_test_sends_a_sample_to_the_receiver(admin, receiver):
     attempt = reply.json()["data"]
     assert attempt["outcome"] == "delivered" and attempt["http_status"] == 200 and attempt["error"] is None
     [request] = receiver.wait_for(1)
-    assert request.path == "/hook" and request.headers["webhook-id"] == attempt["webhook_id"]
+    assert request.path == receiver.prefix + "/hook" and request.headers["webhook-id"] == attempt["webhook_id"]
     assert Webhook(created["secret"]).verify(request.body, request.headers)["data"]["event"]["event_type"] \
         == "eventgate_test"
     recorded = deliveries(admin, created["id"], at_least=1)["data"]

@@ -135,6 +135,30 @@ def test_active_that_is_not_a_boolean_is_400(api):
     assert reply.status_code == 400 and error_code(reply) == "active_invalid"
 
 
+def test_acknowledged_true_lists_acknowledged_and_false_the_others(api):
+    acknowledged = create(api, "seen")
+    assert api.post(f"/events/{acknowledged}/acknowledge").status_code == 200
+    waiting = create(api, "waiting")
+    noted = create(api, "noted")
+    assert api.post(f"/events/{noted}/notes", json={"text": "a note is no acknowledgement"}).status_code == 200
+    assert ids(api.get("/events", params={"acknowledged": "true"})) == [acknowledged]
+    assert ids(api.get("/events", params={"acknowledged": "false"})) == [noted, waiting]
+    assert ids(api.get("/events", params={"acknowledged": "false", "active": "true"})) == [noted, waiting]
+
+
+def test_acknowledged_pages_with_its_cursor(api):
+    waiting = [create(api, f"e{i}") for i in range(5)]
+    seen = create(api, "seen")
+    api.post(f"/events/{seen}/acknowledge")
+    assert page_through(api, {"acknowledged": "false"}, limit=2) == waiting[::-1]
+
+
+@pytest.mark.parametrize("value", ["maybe", "1", "yes", "TRUE", "null"])
+def test_acknowledged_that_is_not_true_or_false_is_400(api, value):
+    reply = api.get("/events", params={"acknowledged": value})
+    assert reply.status_code == 400 and error_code(reply) == "acknowledged_invalid"
+
+
 def test_topic_filter(api):
     tagged = create(api, topics=["billing", "users"])
     create(api, topics=["users"])

@@ -328,6 +328,8 @@ EVENT_LIST_PARAMETERS = (
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}, "Events per page"),
     _query("cursor", {"type": "string"}, "The next_cursor of the previous page (opaque)"),
     _query("active", {"type": "boolean"}, "true: ongoing events; false: closed events"),
+    _query("acknowledged", {"type": "boolean"},
+           "true: events someone acknowledged; false: events nobody acknowledged (any other value is a 400)"),
     _query("topic", {"type": "string", "maxLength": rules.MAX_TAG}, "Events carrying this topic"),
     _query("severity", {"type": "string", "enum": list(rules.SEVERITIES)}, "Events of this severity"),
     # Every parameter left empty (or blank) is as if absent: `?q=&topic=`.

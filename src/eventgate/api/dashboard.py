@@ -143,10 +143,12 @@ async def whoami(request: Request) -> Response:
 # -- the event page's timeline ---------------------------------------------------------------------
 
 # Fields whose changes the event page lists; `updated_at` and `seq` change every time and say nothing.
+# Who acted (an acknowledgement's, a note's or a close's `by`, `acknowledged`, `note`) is not a field
+# of the event: each entry carries it in `fields`, as the operation recorded it.
 CHANGE_FIELDS = ("title", "message", "description", "status", "state", "severity", "event_type", "thing_id",
-                 "tags", "images", "actions", "started_at", "ended_at")
+                 "tags", "images", "actions", "started_at", "ended_at", "acknowledged_at", "acknowledged_by")
 MAPPED_FIELDS = ("attrs", "metadata")
-TIME_FIELDS = ("started_at", "ended_at")
+TIME_FIELDS = ("started_at", "ended_at", "acknowledged_at")
 _ABSENT = object()
 
 

@@ -10,6 +10,8 @@ Decisions (documented in docs/reference.md, Observli's Events API):
   word of the title or the message; `word*` matches the words it begins (3 characters or
   more before the `*`). At most 256 characters and 16 words; at least one word.
 - A key restricted to channels lists only those channels; naming another is 403.
+- `acknowledged=true` lists events someone acknowledged (SPEC §11), `false` the others; any
+  other value is a 400.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from eventgate.store.event_queries import (
 )
 
 LIST_PARAMETERS = ("limit", "active", "cursor", "topic", "severity", "channel_id", "thing_id", "event_type",
-                   "since", "until", "q")
+                   "since", "until", "q", "acknowledged")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_TEXT_LENGTH = 256
@@ -128,6 +130,16 @@ def _state(text: str | None) -> str | None:
     raise bad_request("active_invalid", "active must be true (ongoing events) or false (closed events)", "active")
 
 
+def _acknowledged(text: str | None) -> bool | None:
+    if text is None:
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    raise bad_request("acknowledged_invalid",
+                      "acknowledged must be true (acknowledged events) or false (unacknowledged events)",
+                      "acknowledged")
+
+
 def _created_bounds(since: str | None, until: str | None) -> tuple[int | None, int | None]:
     """Bounds in ms on created_at such that the shown `created` (whole seconds) is within [since, until]."""
     since_ms = parse_unix_time(since, "since") if since is not None else None
@@ -175,6 +187,7 @@ def parse_listing(items: Iterable[tuple[str, str]], key: ApiKey) -> EventListing
     query = EventListFilter(
         workspace_id=key.workspace_id,
         state=_state(values.get("active")),
+        acknowledged=_acknowledged(values.get("acknowledged")),
         severity=rules.severity(values["severity"]) if "severity" in values else None,
         channel_ids=_channels(values.get("channel_id"), key),
         thing_id=rules.token(values["thing_id"], "thing_id", 64) if "thing_id" in values else None,

@@ -15,7 +15,7 @@ const PAGE_SIZE = 50;
 const MAX_ROWS = 1000;
 const WORD = /([\p{L}\p{N}]+)(\*?)/gu;
 const MIN_PREFIX = 3;
-export const FILTER_NAMES = ["q", "state", "severity", "channel_id", "topic", "event_type"];
+export const FILTER_NAMES = ["q", "state", "acknowledged", "severity", "channel_id", "topic", "event_type"];
 
 /** Filters from the fragment's query; unknown names and bad values are ignored. */
 export function filtersFrom(params) {
@@ -26,6 +26,7 @@ export function filtersFrom(params) {
   }
   if (filters.state && !["ongoing", "closed"].includes(filters.state)) delete filters.state;
   if (filters.severity && !SEVERITIES.includes(filters.severity)) delete filters.severity;
+  if (filters.acknowledged && !["true", "false"].includes(filters.acknowledged)) delete filters.acknowledged;
   return filters;
 }
 
@@ -33,7 +34,7 @@ function listParams(filters, cursor) {
   const params = { limit: PAGE_SIZE, cursor };
   if (searchTerms(filters.q)) params.q = filters.q;
   if (filters.state) params.active = filters.state === "ongoing" ? "true" : "false";
-  for (const name of ["severity", "channel_id", "topic", "event_type"]) {
+  for (const name of ["acknowledged", "severity", "channel_id", "topic", "event_type"]) {
     if (filters[name]) params[name] = filters[name];
   }
   return params;
@@ -43,6 +44,7 @@ function listParams(filters, cursor) {
 export function matches(event, filters) {
   if (filters.state && event.state !== filters.state) return false;
   if (filters.severity && event.severity !== filters.severity) return false;
+  if (filters.acknowledged && isAcknowledged(event) !== (filters.acknowledged === "true")) return false;
   if (filters.channel_id && event.channel_id !== filters.channel_id) return false;
   if (filters.topic && !(event.tags || []).includes(filters.topic)) return false;
   if (filters.event_type && String(event.event_type || "").toLowerCase() !== filters.event_type.toLowerCase()) {
@@ -57,6 +59,10 @@ export function matches(event, filters) {
     if (!terms.every(found)) return false;
   }
   return true;
+}
+
+function isAcknowledged(event) {
+  return event.acknowledged_at !== null && event.acknowledged_at !== undefined;
 }
 
 /** The words of a text as the server's `q` sees them: runs of letters and digits, lower-cased;
@@ -141,6 +147,8 @@ export class BoardView {
     this.hint = el("span", { id: "search-hint", class: "hint muted" });
     const state = el("select", { name: "state" }, option("", "Any state", f.state || ""),
       option("ongoing", "Ongoing", f.state), option("closed", "Closed", f.state));
+    const acknowledged = el("select", { name: "acknowledged" }, option("", "Acknowledged or not", f.acknowledged || ""),
+      option("false", "Unacknowledged", f.acknowledged), option("true", "Acknowledged", f.acknowledged));
     const severity = el("select", { name: "severity" }, option("", "Any severity", f.severity || ""),
       SEVERITIES.map((s) => option(s, severityLabel(s), f.severity)));
     const channel = el("input", { type: "text", name: "channel_id", value: f.channel_id || "",
@@ -154,7 +162,8 @@ export class BoardView {
     this.typeOptions = el("datalist", { id: "type-options" });
     const form = el("form", { class: "filters", role: "search", "aria-label": "Filter events",
       on: { submit: (event) => { event.preventDefault(); this.readForm(form, true); } } },
-    field("Search", this.search), field("State", state), field("Severity", severity), field("Channel", channel),
+    field("Search", this.search), field("State", state), field("Acknowledged", acknowledged),
+    field("Severity", severity), field("Channel", channel),
     field("Tag", topic), field("Type", type),
     el("div", { class: "filter-actions" },
       el("button", { type: "submit", class: "button" }, "Apply"),
@@ -389,7 +398,11 @@ export class BoardView {
         event.state === "closed" ? "is-closed" : "is-ongoing", fresh ? "is-fresh" : null],
       dataset: { eventId: event.id, state: event.state || "", severity: event.severity || "" },
     },
-    el("div", { class: "row-badges" }, severityBadge(event.severity), stateBadge(event.state)),
+    el("div", { class: "row-badges" }, severityBadge(event.severity), stateBadge(event.state),
+      event.state === "ongoing" && isAcknowledged(event)
+        ? el("span", { class: ["badge", "ack-badge"], title: `Acknowledged by ${event.acknowledged_by || "someone"}` },
+          "acknowledged")
+        : null),
     el("div", { class: "row-main" },
       el("a", { class: "row-title", href }, event.title || "(untitled)"),
       el("p", { class: "row-message" }, event.message || ""),

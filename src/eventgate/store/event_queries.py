@@ -13,7 +13,8 @@ twice and never skips one that existed when paging began.
 
 Which index answers each filter (single filters; combinations let the planner choose):
 state / severity / channel_id / thing_id / event_type → (workspace_id, <column>, pk);
-topic → event_tags (workspace_id, tag, event_pk), ordered by event_pk; since/until →
+topic → event_tags (workspace_id, tag, event_pk), ordered by event_pk; acknowledged → no
+index of its own (the pk order with the other filters' indexes; usually combined with state); since/until →
 (workspace_id, created_at); q → on SQLite the FTS5 word index `events_fts`, walked in rowid
 (= pk) order so that a page stops after `limit` matches; on PostgreSQL the GIN index on the
 generated tsvector `events.search_words` (migration 0002), or, for frequent words, the pk
@@ -59,6 +60,7 @@ class EventListFilter:
 
     workspace_id: str
     state: str | None = None
+    acknowledged: bool | None = None  # someone acknowledged it (acknowledged_at is set), or not
     severity: str | None = None
     channel_ids: tuple[str, ...] | None = None
     thing_id: str | None = None
@@ -118,6 +120,9 @@ def page_statement(dialect: str, query: EventListFilter, after: PagePosition | N
         conditions.append(events.c.state == query.state)
     if query.severity is not None:
         conditions.append(events.c.severity == query.severity)
+    if query.acknowledged is not None:
+        conditions.append(events.c.acknowledged_at.is_not(None) if query.acknowledged
+                          else events.c.acknowledged_at.is_(None))
     if query.channel_ids is not None:
         if len(query.channel_ids) == 1:
             conditions.append(events.c.channel_id == query.channel_ids[0])
