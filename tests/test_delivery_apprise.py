@@ -69,10 +69,14 @@ def test_apprise_json_reaches_a_real_receiver_with_title_message_and_link(appris
     client = apprise_server.client()
     event_id = create(client, channel, title="Disk full", message="98 % on /srv", severity="high")
     [request] = receiver.wait_for(1)
-    assert request.path == "/apprise/in"
+    assert request.path == receiver.prefix + "/apprise/in"
     body = request.json()
     assert body["title"] == "[HIGH] Disk full"
-    assert body["message"] == f"98 % on /srv\nhttps://events.example.org/#/events/{event_id}"
+    message, acknowledge, close_link = body["message"].rsplit("\n", 2)
+    assert message == f"98 % on /srv\nhttps://events.example.org/#/events/{event_id}"
+    # The one-tap links of an ongoing event (tests/test_action_links.py follows them).
+    assert acknowledge.startswith("Acknowledge: https://events.example.org/act/")
+    assert close_link.startswith("Close: https://events.example.org/act/")
     [attempt] = attempts(apprise_server, destination.id)
     assert (attempt.outcome, attempt.seq, attempt.event_id) == ("delivered", attempt.seq, event_id)
     assert attempt.webhook_id == f"msg_{destination.id}_{attempt.seq}"
@@ -96,7 +100,7 @@ def test_apprise_ntfy_into_eventgates_own_intake_arrives_as_an_event(apprise_ser
     assert attempt.outcome == "delivered", attempt
     event = intake.only_event()
     assert event["title"] == "[CRITICAL] Door open"
-    assert event["message"] == f"back door\nhttps://events.example.org/#/events/{event_id}"
+    assert event["message"].startswith(f"back door\nhttps://events.example.org/#/events/{event_id}\nAcknowledge: ")
     assert event["event_type"] == "ntfy" and event["state"] == "closed"
 
 

@@ -174,6 +174,14 @@ def test_a_private_address_is_refused_without_the_allow_list(tmp_path, receiver)
         create(guarded.client(), channel)
         [attempt] = attempts(guarded, destination.id, at_least=1)
         assert attempt.outcome == "refused" and "127.0.0.1" in attempt.error
+        # An Apprise service that posts where its URL says is checked the same way.
+        with guarded.database.writer.begin() as connection:
+            apprise = create_destination(connection, workspace_id, name="apprise json", kind="apprise",
+                                         url=local_name.replace("http://", "json://"), filter=parse_filter(None),
+                                         secret=None)
+        create(guarded.client(), channel)
+        [apprise_attempt] = attempts(guarded, apprise.id, at_least=1)
+        assert apprise_attempt.outcome == "refused" and "127.0.0.1" in apprise_attempt.error
         assert receiver.requests() == []
     finally:
         guarded.stop()

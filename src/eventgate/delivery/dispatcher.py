@@ -114,7 +114,7 @@ class Dispatcher:
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{random.getrandbits(32):08x}"
         self.client = OutboundClient(settings.policy, timeout=settings.timeout, verify=settings.verify)
         self.webhooks = WebhookSender(self.client)
-        self.apprise = AppriseSender()
+        self.apprise = AppriseSender(settings.policy)
         self.workers: dict[str, DestinationWorker] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None

@@ -12,12 +12,25 @@ import logging
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import anyio
 
-from eventgate.delivery.outbound_http import DestinationRefused, DestinationUnreachable, OutboundClient, excerpt
+from eventgate.delivery.outbound_http import (
+    AddressPolicy,
+    DestinationRefused,
+    DestinationUnreachable,
+    OutboundClient,
+    excerpt,
+    resolve_checked,
+)
 
 APPRISE_THREADS = 4
+# Apprise services whose URL names the host Apprise will connect to (JSON/XML/form posts, ntfy,
+# Gotify, another Apprise API): their host is checked like a webhook's before each send. Other
+# services (Slack, Discord, Telegram, …) reach their vendor's fixed public endpoints.
+APPRISE_HOST_SCHEMES = {f"{name}{tls}": 443 if tls else 80
+                        for name in ("json", "xml", "form", "ntfy", "gotify", "apprise") for tls in ("", "s")}
 
 # Apprise logs what it sends to, and a URL may carry a token: only its failures' absence of
 # detail reaches eventgate's log.
@@ -69,13 +82,35 @@ class WebhookSender:
 
 
 class AppriseSender:
-    def __init__(self, threads: int = APPRISE_THREADS) -> None:
+    def __init__(self, policy: AddressPolicy | None = None, threads: int = APPRISE_THREADS) -> None:
+        self.policy = policy or AddressPolicy()
         self.limiter = anyio.CapacityLimiter(threads)
 
     async def send(self, url: str, title: str, body: str) -> SendResult:
         started = time.monotonic()
+        try:
+            await self._check_host(url)
+        except DestinationRefused as refused:
+            return SendResult("refused", _ms(started), error=refused.reason)
+        except DestinationUnreachable as unreachable:
+            return SendResult("failed", _ms(started), error=unreachable.reason)
         outcome, error = await anyio.to_thread.run_sync(_notify, url, title, body, limiter=self.limiter)
         return SendResult(outcome, _ms(started), error=error)
+
+    async def _check_host(self, url: str) -> None:
+        """The address check of webhooks, for the services that connect where the URL says.
+        (Apprise connects by itself, so a DNS answer that changes after the check is not caught.)"""
+        scheme, _, rest = url.partition("://")
+        default_port = APPRISE_HOST_SCHEMES.get(scheme.lower())
+        if default_port is None:
+            return
+        try:
+            parts = urlsplit(f"http://{rest}")
+            host, port = parts.hostname, parts.port or default_port
+        except ValueError:
+            raise DestinationRefused("the URL's host cannot be read") from None
+        if host:
+            await resolve_checked(host, port, self.policy)
 
 
 def _notify(url: str, title: str, body: str) -> tuple[str, str | None]:

@@ -169,7 +169,7 @@ class DestinationService:
         destination = await self.get(workspace_id, destination_id)
         client = OutboundClient(self.policy, timeout=self.timeout, verify=self.verify)
         try:
-            attempt, result = await send_sample(destination, WebhookSender(client), AppriseSender(),
+            attempt, result = await send_sample(destination, WebhookSender(client), AppriseSender(self.policy),
                                                 self.public_url)
         finally:
             await client.aclose()
