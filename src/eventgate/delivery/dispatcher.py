@@ -188,7 +188,7 @@ class Dispatcher:
                 await self.workers.pop(destination_id).stop()
         for destination_id, destination in held.items():
             worker = self.workers.get(destination_id)
-            if worker is None:
+            if worker is None or worker.ended:  # new, or ended itself (disabled) and enabled again since
                 self.workers[destination_id] = worker = DestinationWorker(self, destination)
                 worker.start()
             else:
@@ -218,6 +218,10 @@ class DestinationWorker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"eventgate-delivery-{self.destination.id}")
+
+    @property
+    def ended(self) -> bool:
+        return self._task is not None and self._task.done()
 
     def refresh(self, fresh: Destination) -> None:
         """Take what a scan read of the destination (name, URL, filter, secret, lease) into the
