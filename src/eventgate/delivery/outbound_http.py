@@ -15,13 +15,17 @@ server talk to itself, to the private network behind it, or to a cloud metadata 
   allow-list lifts it for the host names, addresses and networks it names.
 - Redirects are never followed: a 3xx comes back to the caller as it is.
 
-Why we connect to the checked address: if the request were sent to the host name, the HTTP
-library would resolve it a second time, and a name whose DNS answer changes between the check
-and the connect (DNS rebinding: public address first, 127.0.0.1 next) would get through.
-So the request goes to the URL with its host replaced by the checked IP, with the original
-`Host` header, and for https with the original name as the TLS server name, which is also
-the name the certificate is checked against. Connections are pooled per TLS server name, so
-a connection whose certificate was checked for one name never carries a request for another.
+Why we connect to the checked address: if the check and the connect each resolved the name,
+a name whose DNS answer changes between the two (DNS rebinding: public address first,
+127.0.0.1 next) would get through. So the check IS the HTTP library's resolver: aiohttp asks
+it for the addresses of every new connection, it resolves the name once, refuses the lot if
+any address is refused, and aiohttp connects to exactly the addresses it returned. The
+request keeps the original `Host` header, and for https the original name is the TLS server
+name, which is also the name the certificate is checked against. Pooled connections are
+keyed by host name (and port and TLS settings), so a connection whose certificate was checked
+for one name never carries a request for another. A pooled connection goes to an address that
+was checked when it was opened; a delivery that needs a new connection resolves and checks
+again. IP literals are checked in `post` itself (aiohttp does not ask a resolver for them).
 
 Errors never carry the URL's path, query or userinfo (they often hold tokens, e.g. Slack or
 Discord webhook URLs): only the host and port.
@@ -30,18 +34,19 @@ Discord webhook URLs): only the host and port.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
-import http.cookiejar
 import ipaddress
-import logging
+import json
 import re
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping, Union
+from typing import Any, Awaitable, Callable, Mapping, Union
 
-import httpx
+import aiohttp
+import certifi
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -204,31 +209,60 @@ async def resolve_checked(host: str, port: int, policy: AddressPolicy) -> list[I
 
 Resolver = Callable[[str, int, AddressPolicy], Awaitable[list[IPAddress]]]
 
-# httpx logs every request's full URL at INFO; ours may carry tokens, so it is kept quiet.
-_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar("eventgate_outbound_sending", default=False)
+_DROPPED_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
+_NUMERIC_HOST = re.compile(r"^[0-9.]+$")
 
 
-class _QuietOutbound(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _SENDING.get()
-
-
-logging.getLogger("httpx").addFilter(_QuietOutbound())
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """`exc` or the first exception of `kind` among its causes, contexts and os_error."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+            return seen
+        seen = getattr(seen, "os_error", None) or seen.__cause__ or seen.__context__
+    return None
 
 
-def excerpt(response: httpx.Response | bytes, limit: int = EXCERPT_BYTES) -> str:
+@dataclass(frozen=True, slots=True)
+class OutboundResponse:
+    """A destination's answer: status, headers (case-insensitive) and at most 64 KiB of body."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def excerpt(response: OutboundResponse | bytes, limit: int = EXCERPT_BYTES) -> str:
     """At most `limit` bytes of a response body as text (UTF-8, undecodable bytes replaced)."""
     body = response if isinstance(response, bytes) else response.content
     return body[:limit].decode("utf-8", "replace")
+
+
+class _CheckedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver: the addresses a name resolves to, only once the policy allows them all."""
+
+    def __init__(self, resolve: Resolver, policy: AddressPolicy) -> None:
+        self._resolve = resolve
+        self._policy = policy
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp.abc.ResolveResult]:
+        addresses = await self._resolve(host, port, self._policy)
+        return [{"hostname": host, "host": str(address), "port": port,
+                 "family": socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST} for address in addresses]
+
+    async def close(self) -> None:
+        pass
 
 
 class OutboundClient:
@@ -245,95 +279,104 @@ class OutboundClient:
         self.policy = policy or AddressPolicy()
         self.timeout = timeout
         self._resolve = resolve
-        self._verify = (verify if isinstance(verify, ssl.SSLContext) or verify is False
-                        else httpx.create_ssl_context(verify=True, trust_env=False))
+        self._verify: ssl.SSLContext | bool = (
+            verify if isinstance(verify, ssl.SSLContext) or verify is False
+            else ssl.create_default_context(cafile=certifi.where()))
         self._max_connections = max_connections
-        self._clients: dict[str, httpx.AsyncClient] = {}  # by TLS server name, "" for plain http
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
 
-    def _client(self, server_name: str) -> httpx.AsyncClient:
-        client = self._clients.get(server_name)
-        if client is None:
-            client = self._clients[server_name] = httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, verify=self._verify,
-                timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=20),
-                # No cookie is kept from one delivery to the next.
-                cookies=http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
-            )
-        return client
+    def _client(self) -> aiohttp.ClientSession:
+        """The one session, made inside the running loop on first use."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                resolver=_CheckedResolver(self._resolve, self.policy), use_dns_cache=False,
+                limit=self._max_connections, ssl=self._verify)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # no cookie is kept from one delivery to the next
+                trust_env=False,  # no proxy from the environment, no .netrc
+                auto_decompress=False)
+        return self._session
 
-    async def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    async def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> OutboundResponse:
         """POST `content` to `url`; the answer (3xx included) with at most 64 KiB of body.
 
         DestinationRefused: not http(s), no host, or an address the policy refuses.
         DestinationUnreachable: DNS, connect, TLS, timeout or a dropped connection.
         """
         try:
-            target = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError, ValueError):
+            target = URL(url)
+        except (TypeError, ValueError):
             raise DestinationRefused("not a valid URL") from None
         if target.scheme not in ("http", "https"):
             raise DestinationRefused(f"scheme {target.scheme!r} is not allowed: only http and https")
-        host = target.raw_host.decode("ascii")
+        host = target.raw_host or ""
         if not host:
             raise DestinationRefused("the URL has no host")
         port = target.port or (443 if target.scheme == "https" else 80)
-        where = f"{host}:{port}"
-        quiet = _SENDING.set(True)
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             async with asyncio.timeout(self.timeout):
-                addresses = await self._resolve(host, port, self.policy)
-                return await self._send(target, addresses, content, headers, where)
+                await self._check_literal(host, port)
+                return await self._send(target, content, headers, where)
         except TimeoutError:
             raise DestinationUnreachable(f"no answer from {where} within {self.timeout:g} s") from None
-        finally:
-            _SENDING.reset(quiet)
 
-    async def _send(self, target: httpx.URL, addresses: list[IPAddress], content: bytes,
-                    headers: Mapping[str, str], where: str) -> httpx.Response:
-        tls = target.scheme == "https"
-        request_headers = httpx.Headers(headers)
-        request_headers.setdefault("accept-encoding", "identity")
-        request_headers["host"] = target.netloc.decode("ascii")  # host[:port], never userinfo
-        server_name = target.raw_host.decode("ascii") if tls else ""
-        client = self._client(server_name)
-        for address in addresses:  # the next checked address only when one refuses the connection
-            request = client.build_request(
-                "POST", target.copy_with(host=str(address)), content=content, headers=request_headers,
-                extensions={"sni_hostname": server_name} if tls else None)
-            try:
-                response = await client.send(request, stream=True)
-            except httpx.ConnectError as exc:
-                if _caused_by(exc, ssl.SSLCertVerificationError):
-                    raise DestinationUnreachable(f"TLS certificate check failed for {where}") from None
-                if _caused_by(exc, ssl.SSLError):
-                    raise DestinationUnreachable(f"TLS handshake with {where} failed") from None
-                continue
-            except httpx.TimeoutException:
-                raise DestinationUnreachable(f"no answer from {where} within {self.timeout:g} s") from None
-            except httpx.TransportError:
-                raise DestinationUnreachable(f"{where} closed the connection without an answer") from None
-            try:
+    async def _check_literal(self, host: str, port: int) -> None:
+        """IP literals never reach the resolver: they are judged here, without DNS."""
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            if _NUMERIC_HOST.match(host):  # 2130706433, 127.1: aiohttp refuses to connect to them
+                raise DestinationRefused(f"{host} is not a canonical IP address") from None
+            return
+        await self._resolve(host, port, self.policy)
+
+    async def _send(self, target: URL, content: bytes, headers: Mapping[str, str],
+                    where: str) -> OutboundResponse:
+        request_headers = CIMultiDict(headers)
+        request_headers.setdefault("Accept-Encoding", "identity")
+        try:
+            async with self._client().post(
+                    target, data=content, headers=request_headers, allow_redirects=False,
+                    timeout=self._timeout, skip_auto_headers=("Content-Type",)) as response:
                 body = bytearray()
-                async for chunk in response.aiter_raw():
-                    body += chunk
-                    if len(body) >= MAX_BODY:
+                while len(body) < MAX_BODY:
+                    chunk = await response.content.readany()
+                    if not chunk:
                         break
-            except httpx.TimeoutException:
-                raise DestinationUnreachable(f"no answer from {where} within {self.timeout:g} s") from None
-            except httpx.TransportError:
-                raise DestinationUnreachable(f"{where} closed the connection mid-answer") from None
-            finally:
-                await response.aclose()
-            # The body as received (we ask for identity encoding), capped; hence no
-            # Content-Encoding or Content-Length of the original is kept.
-            kept = [(k, v) for k, v in response.headers.multi_items()
-                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-            return httpx.Response(response.status_code, headers=kept, content=bytes(body[:MAX_BODY]),
-                                  request=request, extensions={"http_version": response.http_version.encode()})
-        raise DestinationUnreachable(f"could not connect to {where}")
+                    body += chunk
+                if len(body) >= MAX_BODY and not response.content.at_eof():
+                    response.close()  # the rest is not read: the connection cannot be reused
+                # The body as received (we ask for identity encoding), capped; hence no
+                # Content-Encoding or Content-Length of the original is kept.
+                kept = CIMultiDict((k, v) for k, v in response.headers.items() if k.lower() not in _DROPPED_HEADERS)
+                return OutboundResponse(response.status, CIMultiDictProxy(kept), bytes(body[:MAX_BODY]))
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # never chained: it may name the URL
+            raise self._failure(exc, where) from None
+
+    def _failure(self, exc: Exception, where: str) -> DestinationRefused | DestinationUnreachable:
+        """The reason for one of aiohttp's failures, from host:port only."""
+        verdict = _caused_by(exc, DestinationRefused) or _caused_by(exc, DestinationUnreachable)
+        if verdict is not None:
+            return DestinationRefused(verdict.reason) if isinstance(verdict, DestinationRefused) \
+                else DestinationUnreachable(verdict.reason)  # type: ignore[attr-defined]
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError) or _caused_by(exc, ssl.SSLCertVerificationError):
+            return DestinationUnreachable(f"TLS certificate check failed for {where}")
+        if isinstance(exc, aiohttp.ClientSSLError) or _caused_by(exc, ssl.SSLError):
+            return DestinationUnreachable(f"TLS handshake with {where} failed")
+        if isinstance(exc, TimeoutError):
+            return DestinationUnreachable(f"no answer from {where} within {self.timeout:g} s")
+        if isinstance(exc, aiohttp.InvalidURL):
+            return DestinationRefused("not a valid URL")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return DestinationUnreachable(f"could not connect to {where}")
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return DestinationUnreachable(f"{where} closed the connection mid-answer")
+        return DestinationUnreachable(f"{where} closed the connection without an answer")
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
