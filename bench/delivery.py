@@ -11,6 +11,10 @@ notes the time it got it (wall clock) with the body's `data.seq` and `data.op.re
   phase 1   creates for --seconds with no destination
   phase 2   ten webhook destinations to the receiver (all operations, no filter), then creates
             for --seconds again; then the backlog is left to drain (--drain seconds at most)
+  phase 3   creates at a steady --paced-rate per second (default 200: 2,000 deliveries/s to the
+            ten destinations) for --seconds, then their deliveries drain: the latency from
+            commit to receipt when delivery keeps up, which phase 2 (ingest as fast as the
+            machine goes, ten deliveries per create) cannot show on a small machine
 
 and prints the ingest rate of both phases, deliveries/s (all deliveries over the time from the
 start of phase 2 to the last receipt, and during the ingest window alone), p50/p99/max from
@@ -42,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import (  # noqa: E402
     EVENTGATE,
+    PASSWORD,
     ROOT,
     ScratchPostgres,
     Work,
@@ -193,6 +198,8 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=60.0,
                         help="seconds to wait for the backlog after phase 2 at most (default 60)")
     parser.add_argument("--concurrency", type=int, default=64, help="open ingest connections (default 64)")
+    parser.add_argument("--paced-rate", type=float, default=200.0,
+                        help="creates per second in phase 3 (default 200; 0 skips it)")
     parser.add_argument("--max-ops", type=int, default=1_000_000, help="creates per phase at most")
     parser.add_argument("--workers", type=int, default=None, help="pass --workers N to `eventgate serve`")
     parser.add_argument("--database-url", default=None,
@@ -240,6 +247,16 @@ def main() -> int:
             time.sleep(0.2)
         records = json.loads(_get(receiver_port, "/dump"))
         server_cpu = 100 * (sum(cpu_by_thread(server.pid).values()) - cpu_before) / (time.monotonic() - wall_before)
+        paced_records, paced_ok, paced_window = [], 0, (0.0, 0.0)
+        if args.paced_rate > 0 and len(records) >= expected:
+            paced_started = time.time() * 1000
+            paced_ok = asyncio.run(paced_creates(port, channel_id, args.paced_rate, args.seconds))
+            paced_window = (paced_started, time.time() * 1000)
+            deadline = time.monotonic() + args.drain
+            while int(_get(receiver_port, "/count")) < expected + DESTINATIONS * paced_ok \
+                    and time.monotonic() < deadline:
+                time.sleep(0.2)
+            paced_records = [r for r in json.loads(_get(receiver_port, "/dump")) if r[2] >= paced_started]
         if len(records) < expected:
             server_log.flush()
             print("the server's log ends with:\n" + (workdir / "serve.log").read_text()[-3000:], file=sys.stderr)
@@ -277,7 +294,37 @@ def main() -> int:
     else:
         print(f"backlog NOT drained          {expected - len(distinct)} deliveries still owed {args.drain:g} s after "
               f"ingest stopped (--drain)")
+    if paced_ok:
+        paced_latencies = sorted(receipt - committed for _, _, committed, receipt in paced_records)
+        seconds = (paced_window[1] - paced_window[0]) / 1000
+        print(f"phase 3, paced               {paced_ok / seconds:>8.0f} creates/s for {seconds:.0f} s → "
+              f"{len(paced_records)} deliveries of {DESTINATIONS * paced_ok} owed, "
+              f"{len(paced_records) / seconds:.0f}/s; commit → receipt p50 "
+              f"{_percentile(paced_latencies, 0.5):.0f} ms, p99 {_percentile(paced_latencies, 0.99):.0f} ms, "
+              f"max {paced_latencies[-1] if paced_latencies else float('nan'):.0f} ms")
     return 0 if len(distinct) >= expected else 1
+
+
+async def paced_creates(port: int, channel_id: str, rate: float, seconds: float) -> int:
+    """Creates at a steady rate (each sent on its own schedule, not waiting for the previous)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                                 limits=httpx.Limits(max_connections=64)) as client:
+        async def one() -> bool:
+            now = int(time.time())
+            reply = await client.post("/event/create", json={
+                "channel_id": channel_id, "password": PASSWORD, "title": "Paced", "status": "ongoing",
+                "message": "steady load", "severity": "normal", "event_time": now})
+            return reply.status_code == 200
+
+        tasks, started, count = [], time.monotonic(), int(rate * seconds)
+        for index in range(count):
+            delay = started + index / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        return sum(await asyncio.gather(*tasks))
 
 
 if __name__ == "__main__":
