@@ -88,6 +88,7 @@ class Runtime:
             policy=AddressPolicy.from_settings(settings.allow_private_destinations, settings.destination_allow_list),
             public_url=settings.public_url, timeout=settings.delivery_timeout))
         runtime.commit_listeners.append(runtime.dispatcher.operations_committed)
+        runtime.hub.received_listeners.append(runtime.dispatcher.operations_received)
         return runtime
 
     def _committed(self, operations: list[CommittedOperation]) -> None:

@@ -157,6 +157,10 @@ class Dispatcher:
             workspaces = {operation.workspace_id for operation in committed}
             self._loop.call_soon_threadsafe(self._wake, workspaces)
 
+    def operations_received(self, received: list[dict[str, Any]]) -> None:
+        """Hub listener (the event loop): operations other processes committed, from the broker."""
+        self._wake({operation["workspace_id"] for operation in received})
+
     def _wake(self, workspaces: set[str]) -> None:
         for worker in self.workers.values():
             if worker.destination.workspace_id in workspaces:

@@ -89,6 +89,8 @@ class Hub:
         # Set once the server is stopping (before `stop`): new subscriptions end at once.
         self._closing = False
         self._unwatch_exit: Callable[[], None] = lambda: None
+        # Told of every operation other processes committed (delivery wakes its dispatchers).
+        self.received_listeners: list[Callable[[list[Operation]], None]] = []
 
     @property
     def node_id(self) -> str:
@@ -141,6 +143,8 @@ class Hub:
     def operations_received(self, operations: list[Operation]) -> None:
         """From the broker: operations committed by other processes."""
         self._offer(operations)
+        for listener in self.received_listeners:
+            listener(operations)
 
     def broker_reconnected(self) -> None:
         """After a broker outage anything may have been missed: ask the store."""
