@@ -16,7 +16,7 @@ import anyio
 from eventgate.auth.passwords import AttemptLimiter, VerificationPool
 from eventgate.broker import Broker, open_broker
 from eventgate.config import Settings
-from eventgate.delivery.dispatcher import DispatchSettings, Dispatcher
+from eventgate.delivery.dispatcher import INGEST_BUSY_PENDING, DispatchSettings, Dispatcher
 from eventgate.delivery.outbound_http import AddressPolicy
 from eventgate.hub import Hub
 from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory, SharedAttempts
@@ -86,7 +86,8 @@ class Runtime:
         runtime.commit_listeners.append(runtime.hub.operations_committed)
         runtime.dispatcher = Dispatcher(database, DispatchSettings(
             policy=AddressPolicy.from_settings(settings.allow_private_destinations, settings.destination_allow_list),
-            public_url=settings.public_url, timeout=settings.delivery_timeout))
+            public_url=settings.public_url, timeout=settings.delivery_timeout,
+            ingest_busy=lambda: writer.pending >= INGEST_BUSY_PENDING))
         runtime.commit_listeners.append(runtime.dispatcher.operations_committed)
         runtime.hub.received_listeners.append(runtime.dispatcher.operations_received)
         return runtime

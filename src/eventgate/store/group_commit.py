@@ -151,6 +151,11 @@ class GroupCommit:
         self._checkpointer.stop()
         self._lock.close()
 
+    @property
+    def pending(self) -> int:
+        """Writes submitted and not answered yet."""
+        return self._pending
+
     async def submit(self, command: LifecycleCommand, *, workspace_id: str,
                      verified_password_hash: str | None) -> WriteOutcome:
         assert self._loop is not None, "writer not started"
