@@ -80,6 +80,9 @@ def start_receiver(answer: Answer | None = None) -> Receiver:
         def do_POST(self) -> None:  # noqa: N802 — the http.server name
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request (kill -9): nothing was delivered
+                self.close_connection = True
+                return
             receiver = holder["receiver"]
             if not self.path.startswith(receiver.prefix):
                 self.send_response(410)

@@ -178,10 +178,15 @@ def intake_operations() -> list[ApiOperation]:
         "click": {"type": "string", "description": "A URL to open; an http(s) URL also becomes the event's action"},
         "icon": {**HTTP_URL, "description": "An icon's http(s) URL"},
         "actions": {"type": "array", "maxItems": 3, "items": {
-            "type": "object", "required": ["action", "label"], "properties": {
+            "type": "object", "required": ["action", "label"], "additionalProperties": False, "properties": {
                 "action": {"type": "string", "pattern": rf"^\s*(?:{_words(['view', 'http', 'broadcast', 'copy'])})\s*$"},
                 "label": {"type": "string", "pattern": NOT_BLANK},
-                "url": {"type": "string", "description": "A `view` action's http(s) URL becomes the event's action"}}}},
+                "url": {"type": ["string", "null"],
+                        "description": "A `view` action's http(s) URL becomes the event's action"},
+                "clear": {"type": ["boolean", "string", "null"], "description": "true or \"true\""},
+                **{name: {"type": ["string", "null"]} for name in ("method", "body", "intent", "value")},
+                **{name: {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
+                   for name in ("headers", "extras")}}}},
         "attach": {**HTTP_URL, "description": "An attachment's http(s) URL (file uploads are not supported)"},
         "filename": {"type": "string"}, "markdown": {"type": "boolean"},
         "delay": {"type": "string", "description": "Not supported (400)"},

@@ -301,6 +301,27 @@ def one_shot(publication: Publication, request: Request) -> OneShotMessage:
     )
 
 
+# ntfy's action fields and their JSON types; anything else in an action is refused.
+ACTION_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "action": str, "label": str, "url": str, "clear": (bool, str), "method": str, "body": str, "intent": str,
+    "value": str, "headers": dict, "extras": dict,
+}
+
+
+def _check_action_fields(action: dict[str, Any]) -> None:
+    for name, value in action.items():
+        expected = ACTION_FIELDS.get(name)
+        if expected is None:
+            raise _actions_invalid(f"unknown action field {name!r}")
+        if value is None:
+            continue
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in (
+                expected if isinstance(expected, tuple) else (expected,))):
+            raise _actions_invalid(f"the action field {name!r} has the wrong type")
+        if isinstance(value, dict) and not all(isinstance(item, str) for item in value.values()):
+            raise _actions_invalid(f"the action field {name!r} must map names to strings")
+
+
 def _event_actions(publication: Publication) -> list[dict[str, str]]:
     """The click URL and ntfy's `view` actions, where they are http(s) links, as the event's actions."""
     if len(publication.actions) > MAX_ACTIONS:
@@ -310,6 +331,7 @@ def _event_actions(publication: Publication) -> list[dict[str, str]]:
     if click and len(click) <= rules.MAX_IMAGE_URL and rules.is_http_url(click):
         links.append({"label": "Open", "url": click})
     for action in publication.actions:
+        _check_action_fields(action)
         kind = str(action.get("action", "")).strip().lower()
         if kind not in ("view", "http", "broadcast", "copy"):
             raise _actions_invalid(f"unknown action type {kind!r}")
