@@ -65,6 +65,7 @@ ROUND_SIZE = 500  # operations read per round
 LEASE_SECONDS = 10.0
 SCAN_SECONDS = 1.0  # leases are taken and renewed this often
 POLL_SECONDS = 0.25  # how often an idle destination looks for operations committed by other processes
+READERS = 2  # store reads delivery runs at once per process
 INGEST_YIELD_FACTOR = 4.0
 INGEST_YIELD_MAX_S = 1.0
 INGEST_BUSY_PENDING = 8  # writes waiting in this process that make ingest "busy"
@@ -91,12 +92,16 @@ class StoreAccess:
         self.database = database
         self._file_lock = WriteLock.for_database(database)
         self._thread_lock = threading.Lock()
+        # However many destinations this process dispatches, delivery holds at most this many of
+        # the reader pool's connections at once (PostgreSQL's connections are few and shared).
+        self._readers = anyio.CapacityLimiter(READERS)
+        self._writers = anyio.CapacityLimiter(1)
 
     async def read(self, work: Callable[[sa.Connection], T]) -> T:
         def run() -> T:
             with self.database.reader.connect() as connection:
                 return work(connection)
-        return await anyio.to_thread.run_sync(run)
+        return await anyio.to_thread.run_sync(run, limiter=self._readers)
 
     async def write(self, work: Callable[[sa.Connection], T]) -> T:
         def run() -> T:
@@ -106,7 +111,8 @@ class StoreAccess:
                     # cannot upgrade once another process has written since (SQLITE_BUSY at once).
                     connection.exec_driver_sql("UPDATE destinations SET id = id WHERE 0")
                 return work(connection)
-        return await anyio.to_thread.run_sync(run)
+        # One at a time (the lock orders them anyway): waiting writes never fill anyio's shared threads.
+        return await anyio.to_thread.run_sync(run, limiter=self._writers)
 
     def close(self) -> None:
         self._file_lock.close()
