@@ -255,7 +255,8 @@ def test_timers_survive_a_restart(scene, receiver):
 
 def test_the_admin_api_takes_and_checks_the_schedule(server):
     workspace_id = server.create_workspace()
-    admin = server.client(headers={"Authorization": f"Bearer {server.create_key(('admin',), workspace_id=workspace_id)}"})
+    admin = server.client(headers={"Authorization": "Bearer " + server.create_key(("admin",),
+                                                                                  workspace_id=workspace_id)})
     stranger = server.client(headers={"Authorization": "Bearer " + server.create_key(
         ("admin",), workspace_id=server.create_workspace())})
     body = {"name": "x", "kind": "webhook", "url": "https://hooks.example.com/x", "enabled": False}

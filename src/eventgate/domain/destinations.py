@@ -153,9 +153,8 @@ def schedule_of(name: str, value: Any) -> int | None:
     if value is None or (value == 0 and not isinstance(value, bool)):
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_SCHEDULE_S <= value <= MAX_SCHEDULE_S:
-        raise bad_request(f"{name}_invalid",
-                          f"{name} must be whole seconds from {MIN_SCHEDULE_S} to {MAX_SCHEDULE_S} (7 days), or 0 (none)",
-                          name)
+        raise bad_request(f"{name}_invalid", f"{name} must be whole seconds from {MIN_SCHEDULE_S} to "
+                                             f"{MAX_SCHEDULE_S} (7 days), or 0 (none)", name)
     return value
 
 
