@@ -66,6 +66,21 @@ def test_apprise_has_no_secret_and_refusals_are_one_line(cli):
     assert "does not exist" in cli("disable", "06J0FZG1Y8XGG14VTQ4Y3G10MR", code=1).stderr
 
 
+def test_create_with_an_escalation_schedule(cli):
+    pager = created(cli, "--name", "pager", "--kind", "apprise", "--url", "ntfys://ntfy.sh/pager", "--disabled")
+    made = created(cli, "--name", "ops", "--kind", "webhook", "--url", "https://hooks.example.com/x", "--disabled",
+                   "--repeat-every", "15m", "--escalate-after", "30m", "--escalate-to", pager["id"])
+    assert (made["repeat_every"], made["escalate_after"], made["escalate_to"]) == (900, 1800, pager["id"])
+    assert "--repeat-every" in cli("create", "--name", "x", "--kind", "webhook", "--url", "https://h.example/x",
+                                   "--repeat-every", "soon", code=2).stderr
+    short = cli("create", "--name", "x", "--kind", "webhook", "--url", "https://h.example/x",
+                "--repeat-every", "30s", code=1)
+    assert "repeat_every" in short.stderr
+    alone = cli("create", "--name", "x", "--kind", "webhook", "--url", "https://h.example/x",
+                "--escalate-after", "1h", code=1)
+    assert "escalate_to" in alone.stderr
+
+
 def test_disable_enable_delete(cli, server):
     made = created(cli, "--name", "ops", "--kind", "webhook", "--url", "https://hooks.example.com/x")
     assert json.loads(cli("disable", made["id"], "--json").stdout)["enabled"] is False

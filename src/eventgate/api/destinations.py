@@ -3,7 +3,7 @@
     GET    /admin/destinations                                  list (never a secret)
     POST   /admin/destinations                                  create → a webhook's secret, shown once
     GET    /admin/destinations/{id}                             one destination
-    PATCH  /admin/destinations/{id}                             change name, url, filter, enabled
+    PATCH  /admin/destinations/{id}                             change name, url, filter, enabled, escalation
     DELETE /admin/destinations/{id}                             delete (its queue and attempts too)
     POST   /admin/destinations/{id}/enable | /disable           resume or pause delivery (the cursor stays)
     POST   /admin/destinations/{id}/rotate-secret               a new webhook secret, shown once
@@ -55,6 +55,9 @@ class DestinationCreateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=
     url: str | None = UNSET
     filter: FilterBody | None = UNSET
     enabled: bool | None = UNSET
+    repeat_every: int | None = UNSET
+    escalate_after: int | None = UNSET
+    escalate_to: str | None = UNSET
 
 
 class DestinationUpdateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -62,6 +65,9 @@ class DestinationUpdateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=
     url: str | None = UNSET
     filter: FilterBody | None = UNSET
     enabled: bool | None = UNSET
+    repeat_every: int | None = UNSET
+    escalate_after: int | None = UNSET
+    escalate_to: str | None = UNSET
 
 
 class FilterView(msgspec.Struct, omit_defaults=True):
@@ -84,6 +90,9 @@ class DestinationView(msgspec.Struct):
     disabled_reason: str | None
     failing_since: float | None
     cursor_seq: int
+    repeat_every: int | None
+    escalate_after: int | None
+    escalate_to: str | None
     created_at: float
     updated_at: float
 

@@ -61,6 +61,23 @@ BODY_FIELDS = {
     "url": URL,
     "filter": FILTER,
     "enabled": {"type": "boolean", "description": "Default true", "examples": [True]},
+    "repeat_every": {"anyOf": [{"type": "integer", "const": 0},
+                               {"type": "integer", "minimum": rules.MIN_SCHEDULE_S, "maximum": rules.MAX_SCHEDULE_S}],
+                     "description": f"Escalation (SPEC §11): remind every this many seconds "
+                                    f"({rules.MIN_SCHEDULE_S}-{rules.MAX_SCHEDULE_S}) while an event it was sent "
+                                    "is ongoing and unacknowledged; 0: no reminders",
+                     "examples": [900]},
+    "escalate_after": {"anyOf": [{"type": "integer", "const": 0},
+                                 {"type": "integer", "minimum": rules.MIN_SCHEDULE_S,
+                                  "maximum": rules.MAX_SCHEDULE_S}],
+                       "description": f"Escalation: after this many seconds ({rules.MIN_SCHEDULE_S}-"
+                                     f"{rules.MAX_SCHEDULE_S}) of an event ongoing and unacknowledged, notify "
+                                     "escalate_to once (needs escalate_to); 0: no escalation",
+                       "examples": [1800]},
+    "escalate_to": {"type": "string", "pattern": r"^[0-9A-HJKMNP-TV-Z]{26}$",
+                    "description": "The id of another destination of the workspace to escalate to "
+                                   "(with escalate_after)",
+                    "examples": [DESTINATION_ID_EXAMPLE]},
 }
 # A webhook's URL is http(s); an Apprise URL is any scheme Apprise knows.
 WEBHOOK_URL_RULE = {"if": {"properties": {"kind": {"const": "webhook"}}, "required": ["kind"]},
@@ -104,7 +121,8 @@ def destination_operations() -> list[ApiOperation]:
                      DestinationWithSecret, errors=(400, 401, 403, 413, 415, 503), success_status=201, **common),
         ApiOperation("GET", one, "Retrieve a destination", tag, response=DestinationEnvelope, errors=found,
                      path_parameters=DESTINATION_PATH, **common),
-        ApiOperation("PATCH", one, "Change a destination's name, url, filter or enabled (its kind stays)", tag,
+        ApiOperation("PATCH", one,
+                     "Change a destination's name, url, filter, enabled or escalation (its kind stays)", tag,
                      RequestBody("DestinationUpdateBody", DestinationUpdateBody, BODY_FIELDS,
                                  example={"filter": {"severity": "critical"}}),
                      DestinationEnvelope, errors=(400, 401, 403, 404, 413, 415, 503),

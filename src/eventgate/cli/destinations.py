@@ -12,6 +12,7 @@ import anyio
 import click
 
 from eventgate.cli import database_url_option, emit, find_workspace_or_fail, json_option, main, open_existing
+from eventgate.cli import parse_duration
 from eventgate.cli import workspace_option
 
 
@@ -49,6 +50,16 @@ def _line(view: dict[str, Any]) -> str:
     return f"{view['id']}  {state}  {view['kind']:<7}  {view['name']}  {view['url']}{reason}"
 
 
+def _seconds(value: str | None, flag: str) -> int | None:
+    """A duration flag (15m, 2h, 1d) in seconds."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except click.BadParameter as error:
+        raise click.BadParameter(error.message, param_hint=flag) from None
+
+
 def _show_secret(as_json: bool, view: dict[str, Any], secret: str | None) -> None:
     if secret is None:
         emit(as_json, view, view["id"])
@@ -69,11 +80,18 @@ def _show_secret(as_json: bool, view: dict[str, Any], secret: str | None) -> Non
 @click.option("--tag", "tags", multiple=True, help="Only events with one of these tags (repeat).")
 @click.option("--thing", "things", multiple=True, help="Only events of these thing ids (repeat).")
 @click.option("--disabled", is_flag=True, help="Create it disabled (it still keeps its place from now on).")
+@click.option("--repeat-every", default=None,
+              help="Remind this often while an event it was sent is ongoing and unacknowledged (e.g. 15m).")
+@click.option("--escalate-after", default=None,
+              help="Escalate an event still ongoing and unacknowledged after this long (e.g. 30m); "
+                   "needs --escalate-to.")
+@click.option("--escalate-to", default=None, help="The id of the destination to escalate to.")
 @workspace_option
 @database_url_option
 @json_option
 def destination_create(name: str, kind: str, url: str, severity: str | None, event_types: tuple[str, ...],
                        channels: tuple[str, ...], tags: tuple[str, ...], things: tuple[str, ...], disabled: bool,
+                       repeat_every: str | None, escalate_after: str | None, escalate_to: str | None,
                        workspace: str, database_url: str, as_json: bool) -> None:
     """Create a destination; it is owed the operations committed from now on."""
     from eventgate.service.destinations import public_view
@@ -85,10 +103,15 @@ def destination_create(name: str, kind: str, url: str, severity: str | None, eve
             filter_[field] = list(values)
     if severity:
         filter_["severity"] = severity
+    body: dict[str, Any] = {"name": name, "kind": kind, "url": url, "filter": filter_, "enabled": not disabled}
+    for field, value in (("repeat_every", _seconds(repeat_every, "--repeat-every")),
+                         ("escalate_after", _seconds(escalate_after, "--escalate-after")),
+                         ("escalate_to", escalate_to)):
+        if value is not None:
+            body[field] = value
     service = _service(database_url)
     workspace_id = _workspace_id(service, workspace)
-    created, secret = _run(lambda: service.create(workspace_id, {"name": name, "kind": kind, "url": url,
-                                                                  "filter": filter_, "enabled": not disabled}))
+    created, secret = _run(lambda: service.create(workspace_id, body))
     _show_secret(as_json, public_view(created), secret)
 
 

@@ -15,6 +15,25 @@ events go on. A 410 disables the destination; so does failing for 24 hours.
 One process at a time dispatches a destination: it holds a lease in the store, renewed every
 scan; a process that dies stops renewing it and another takes the destination over when the
 lease runs out.
+
+Escalation (SPEC §11): a destination with `repeat_every_s` or `escalate_after_s` arms durable
+timers (`escalation_timers`) for each event whose creation it is sent: the round that handles
+the `create` operation (of an ongoing, unacknowledged event that passes the filter) writes them
+in the transaction that moves its cursor, due at the operation's `received_at` plus the delay;
+a round sent again finds them there and leaves them be. Only creations arm: an event that
+starts to match later (an update raising its severity) is not reminded, and an escalation that
+fired is not armed again by the event's later operations.
+
+Every scan, `fire_timers` looks at the due timers of the destinations this process holds. Each is
+fired in one write transaction: the event is read; acknowledged, closed or gone, the timer is
+removed (that is how acknowledging or closing stops it); otherwise it is claimed with a
+compare-and-set on the `due_at` that was read (a repeat moves to its next due time, an
+escalation is removed), so of several processes that saw it due only one fires it, even just
+after a lease changed hands. The message goes out after the commit: a reminder to the same
+destination, an escalation to `escalate_to` (skipped if that one is gone or disabled), and the
+attempt is recorded (`seq` null). A failed reminder or escalation is not retried: the next
+reminder is the retry. A process that dies between the commit and the send loses that one
+message: timers fire at most once.
 """
 
 from __future__ import annotations
@@ -34,11 +53,17 @@ import anyio
 import sqlalchemy as sa
 
 from eventgate.delivery.filters import subscription_filter
-from eventgate.delivery.messages import notification_text, webhook_body, webhook_headers
+from eventgate.delivery.messages import (
+    ESCALATION_TITLES,
+    escalation_body,
+    notification_text,
+    webhook_body,
+    webhook_headers,
+)
 from eventgate.delivery.outbound_http import AddressPolicy, OutboundClient
 from eventgate.delivery.senders import AppriseSender, SendResult, WebhookSender
 from eventgate.domain.action_links import links_for
-from eventgate.domain.destinations import GIVE_UP_AFTER_MS, retry_delay_ms, webhook_id
+from eventgate.domain.destinations import GIVE_UP_AFTER_MS, escalation_webhook_id, retry_delay_ms, webhook_id
 from eventgate.domain.times import now_ms
 from eventgate.metrics import delivery_lag_operations, delivery_lag_seconds, deliveries
 from eventgate.store.database import Database
@@ -47,13 +72,20 @@ from eventgate.store.destinations import (
     Destination,
     Progress,
     QueuedDelivery,
+    Timer,
+    claim_timer,
+    due_timers,
+    event_needs_attention,
+    get_destination,
     list_destinations,
     queued_deliveries,
+    record_attempts,
     release_lease,
     save_progress,
+    stop_timer,
     take_lease,
 )
-from eventgate.store.events import operations_after, row_to_operation
+from eventgate.store.events import get_event, operations_after, row_to_operation
 from eventgate.store.schema import operations
 from eventgate.store.server_secrets import action_link_secret
 from eventgate.store.write_lock import WriteLock
@@ -83,6 +115,8 @@ class DispatchSettings:
     verify: Any = True  # TLS verification for webhooks (an ssl.SSLContext in tests)
     # Whether this process's writer has writes waiting: delivery then leaves it most of the CPU.
     ingest_busy: Callable[[], bool] = lambda: False
+    # The time in Unix milliseconds, for leases and escalation timers (a fake one in tests).
+    clock: Callable[[], int] = now_ms
 
 
 class StoreAccess:
@@ -188,7 +222,7 @@ class Dispatcher:
     async def scan(self) -> None:
         """Take or renew the lease of every enabled destination nobody else holds; stop the workers
         of destinations this process no longer holds (disabled, deleted, taken over)."""
-        now = now_ms()
+        now = self.settings.clock()
         until = now + int(self.settings.lease_seconds * 1000)
 
         def lease(connection: sa.Connection) -> list[Destination]:
@@ -208,6 +242,75 @@ class Dispatcher:
                 worker.start()
             else:
                 worker.refresh(destination)
+        try:
+            await self.fire_timers(now)
+        except Exception:  # noqa: BLE001 — the next scan tries again
+            log.warning("firing escalation timers failed", exc_info=True)
+
+    async def fire_timers(self, now: int | None = None) -> int:
+        """Fire the due escalation timers of the destinations this process holds → how many fired."""
+        now = self.settings.clock() if now is None else now
+        held = [destination_id for destination_id, worker in self.workers.items() if not worker.ended]
+        if not held:
+            return 0
+        due = await self.store.read(lambda connection: due_timers(connection, held, now))
+        if not due:
+            return 0
+        semaphore = asyncio.Semaphore(self.settings.concurrency)
+
+        async def fire(timer: Timer) -> bool:
+            async with semaphore:
+                return await self.fire_timer(timer, now)
+        return sum(await asyncio.gather(*(fire(timer) for timer in due)))
+
+    async def fire_timer(self, timer: Timer, now: int) -> bool:
+        """Claim one timer as it was read (due) and send its message → whether this call fired it."""
+
+        def claim(connection: sa.Connection) -> tuple[Destination, dict[str, Any], int] | None:
+            source = get_destination(connection, timer.destination_id)
+            if source is None:
+                return None
+            schedule_gone = (source.repeat_every_s is None if timer.kind == "repeat"
+                             else source.escalate_after_s is None or source.escalate_to is None)
+            if schedule_gone or not event_needs_attention(connection, timer.workspace_id, timer.event_id):
+                stop_timer(connection, timer)  # acknowledged, closed, gone, or the schedule was removed
+                return None
+            fired = claim_timer(connection, timer, source.repeat_every_s, now)
+            if fired is None:
+                return None  # another process fired it
+            target = source if timer.kind == "repeat" else get_destination(connection, source.escalate_to or "")
+            event = get_event(connection, timer.workspace_id, timer.event_id)
+            if target is None or not target.enabled or target.workspace_id != source.workspace_id or event is None:
+                return None
+            return target, event, fired
+
+        claimed = await self.store.write(claim)
+        if claimed is None:
+            return False
+        target, event, fired = claimed
+        await self._send_escalation(timer, target, event, fired, now)
+        return True
+
+    async def _send_escalation(self, timer: Timer, target: Destination, event: dict[str, Any], fired: int,
+                               now: int) -> None:
+        message_id = escalation_webhook_id(target.id, timer.event_id, timer.kind, fired)
+        links = self.links(event)
+        if target.kind == "webhook":
+            body = escalation_body(timer.kind, event, timer.destination_id, fired, now, links)
+            headers = webhook_headers(target.secret or "", message_id, int(time.time()), body)
+            result = await self.webhooks.send(target.url, body, headers)
+        else:
+            title, text = notification_text(event, self.settings.public_url, links)
+            result = await self.apprise.send(target.url, ESCALATION_TITLES[timer.kind] + title, text)
+        deliveries.labels(target.id, result.outcome).inc()
+        attempt = Attempt(
+            destination_id=target.id, seq=None, event_id=timer.event_id, webhook_id=message_id, attempt=1,
+            outcome=result.outcome, http_status=result.http_status, latency_ms=result.latency_ms,
+            error=result.error, response_excerpt=result.excerpt, created_at=now_ms())
+        if result.outcome != "delivered":
+            log.warning("%s of event %s to destination %s failed (not retried): %s", timer.kind, timer.event_id,
+                        target.id, result.error)
+        await self.store.write(lambda connection: record_attempts(connection, [attempt]))
 
 
 class WorkerEnded(Exception):
@@ -245,7 +348,7 @@ class DestinationWorker:
         would send that round again (and could move the stored cursor backwards)."""
         current = self.destination
         for name in ("name", "kind", "url", "enabled", "filter", "secret", "disabled_reason", "updated_at",
-                     "lease_owner", "lease_until"):
+                     "lease_owner", "lease_until", "repeat_every_s", "escalate_after_s", "escalate_to"):
             setattr(current, name, getattr(fresh, name))
 
     async def stop(self) -> None:
@@ -298,6 +401,8 @@ class DestinationWorker:
         now = now_ms()
         progress = Progress()
         matching = [op for op in new if _wanted(destination, op)]
+        if destination.escalates:
+            progress.timers = _timers_to_arm(destination, matching)
         if new:
             progress.cursor_seq = new[-1]["seq"]
             lag = now - new[-1]["received_at"]
@@ -403,6 +508,21 @@ def _heads(queue: list[QueuedDelivery]) -> list[QueuedDelivery]:
             seen.add(item.event_id)
             heads.append(item)
     return heads
+
+
+def _timers_to_arm(destination: Destination, matching: list[dict[str, Any]]) -> list[Timer]:
+    """The escalation timers of the events these operations create (ongoing and unacknowledged)."""
+    timers = []
+    for operation in matching:
+        event = operation["event"]
+        if operation["kind"] != "create" or event.get("state") != "ongoing" or event.get("acknowledged_at"):
+            continue
+        for kind, delay_s in (("repeat", destination.repeat_every_s),
+                              ("escalate", destination.escalate_after_s if destination.escalate_to else None)):
+            if delay_s is not None:
+                timers.append(Timer(destination.id, operation["event_id"], destination.workspace_id, kind,
+                                    operation["received_at"] + delay_s * 1000))
+    return timers
 
 
 def _wanted(destination: Destination, operation: dict[str, Any]) -> bool:

@@ -6,6 +6,11 @@ and the headers `webhook-id` (the same on every retry), `webhook-timestamp` (Uni
 this attempt) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with
 the secret that follows `whsec_`, base64-decoded).
 
+Escalation (SPEC §11) sends `{"type": "event.reminder|event.escalated", "timestamp", "data":
+{"event", "destination" (the destination whose schedule fired), "fired" (which reminder)}}`,
+signed with the secret of the destination it is sent to; Apprise titles start with "Still
+unacknowledged: " or "Escalated: ".
+
 Apprise services get a title `[SEVERITY] title` and a body of the message, plus a link to the
 event's page when the server knows its public URL (`--public-url`). With a public URL, both
 also carry an ongoing event's one-tap acknowledge and close links (domain/action_links.py).
@@ -47,6 +52,19 @@ def webhook_body(operation: dict[str, Any], links: dict[str, str] | None = None)
         "timestamp": _iso(operation["received_at"]),
         "data": data,
     })
+
+
+ESCALATION_TYPES = {"repeat": "event.reminder", "escalate": "event.escalated"}
+ESCALATION_TITLES = {"repeat": "Still unacknowledged: ", "escalate": "Escalated: "}
+
+
+def escalation_body(kind: str, event: dict[str, Any], source_id: str, fired: int, at_ms: int,
+                    links: dict[str, str] | None = None) -> bytes:
+    """A reminder (`repeat`) or an escalation (`escalate`) of an ongoing, unacknowledged event."""
+    data: dict[str, Any] = {"event": canonical_event(event), "destination": source_id, "fired": fired}
+    if links:
+        data["links"] = links
+    return _encoder.encode({"type": ESCALATION_TYPES[kind], "timestamp": _iso(at_ms), "data": data})
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

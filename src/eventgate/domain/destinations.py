@@ -2,7 +2,9 @@
 is tried again. Pure: no I/O.
 
 A destination is `{id, name, kind: webhook|apprise, url, enabled, filter, secret}` in a
-workspace. Its `filter` has the names and rules of the subscription filters of §6:
+workspace, with an optional escalation schedule (SPEC §11): `repeat_every` (seconds between
+reminders) and `escalate_after` (seconds until the event is escalated, once, to the destination
+`escalate_to`). Its `filter` has the names and rules of the subscription filters of §6:
 `event_types` (codes, SYSTEM codes included), `channel_id`, `tags`, `thing_id` (lists; any one
 matches) and `severity` (the lowest severity wanted).
 """
@@ -10,6 +12,7 @@ matches) and `severity` (the lowest severity wanted).
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import secrets
 from dataclasses import dataclass
@@ -31,6 +34,8 @@ RETRY_DELAYS_S = (5, 30, 120, 600, 1800, 3600)
 JITTER = 0.2  # ± this fraction of the delay
 MAX_RETRY_AFTER_S = 3600
 GIVE_UP_AFTER_MS = 24 * 3600 * 1000  # a destination failing this long is disabled
+MIN_SCHEDULE_S = 60  # repeat_every and escalate_after: at least a minute…
+MAX_SCHEDULE_S = 7 * 24 * 3600  # …and at most a week, in whole seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +146,42 @@ def retry_delay_ms(attempts: int, retry_after_s: float | None = None, *, rng: ra
 def webhook_id(destination_id: str, seq: int) -> str:
     """The message id of an operation for a destination: the same on every retry."""
     return f"msg_{destination_id}_{seq}"
+
+
+def schedule_of(name: str, value: Any) -> int | None:
+    """`repeat_every` or `escalate_after`: whole seconds from a minute to a week; 0 or null: none."""
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_SCHEDULE_S <= value <= MAX_SCHEDULE_S:
+        raise bad_request(f"{name}_invalid", f"{name} must be whole seconds from {MIN_SCHEDULE_S} to "
+                                             f"{MAX_SCHEDULE_S} (7 days), or 0 (none)", name)
+    return value
+
+
+def escalate_to_of(value: Any) -> str | None:
+    """The id of the destination to escalate to (that it exists in the workspace is the service's check)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not ids.is_channel_id(value):
+        raise bad_request("escalate_to_invalid", "escalate_to must be the id of another destination", "escalate_to")
+    return value
+
+
+def check_escalation(escalate_after_s: int | None, escalate_to: str | None) -> None:
+    """`escalate_to` goes with `escalate_after`: both or neither."""
+    if escalate_after_s is not None and escalate_to is None:
+        raise bad_request("escalate_to_required", "escalate_after needs escalate_to (the destination to escalate to)",
+                          "escalate_to")
+    if escalate_after_s is None and escalate_to is not None:
+        raise bad_request("escalate_after_required", "escalate_to needs escalate_after (when to escalate)",
+                          "escalate_after")
+
+
+def escalation_webhook_id(target_id: str, event_id: str, kind: str, fired: int) -> str:
+    """The message id of a reminder (`repeat`) or an escalation (`escalate`): `msg_<target>_<event>_<kind>_<n>`.
+    An event id too long for the 80 characters a recorded webhook id has is replaced by 24 hex
+    digits of its SHA-256."""
+    message_id = f"msg_{target_id}_{event_id}_{kind}_{fired}"
+    if len(message_id) > 80:
+        message_id = f"msg_{target_id}_{hashlib.sha256(event_id.encode()).hexdigest()[:24]}_{kind}_{fired}"
+    return message_id

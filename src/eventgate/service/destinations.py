@@ -21,7 +21,8 @@ from eventgate.store import destinations as store
 from eventgate.store.database import Database
 from eventgate.store.destinations import Attempt, Destination
 
-UPDATABLE = ("name", "url", "filter", "enabled")
+UPDATABLE = ("name", "url", "filter", "enabled", "repeat_every", "escalate_after", "escalate_to")
+SCHEDULE = ("repeat_every", "escalate_after", "escalate_to")
 MAX_ATTEMPTS_PAGE = 200
 
 
@@ -38,6 +39,8 @@ def public_view(destination: Destination) -> dict[str, Any]:
         "disabled_reason": destination.disabled_reason,
         "failing_since": destination.failing_since / 1000 if destination.failing_since else None,
         "cursor_seq": destination.cursor_seq,
+        "repeat_every": destination.repeat_every_s, "escalate_after": destination.escalate_after_s,
+        "escalate_to": destination.escalate_to,
         "created_at": destination.created_at / 1000, "updated_at": destination.updated_at / 1000,
     }
 
@@ -76,6 +79,27 @@ class DestinationService:
             raise destination_not_found(destination_id)
         return found
 
+    def _schedule(self, connection: sa.Connection, workspace_id: str, destination_id: str | None,
+                  body: dict[str, Any], current: Destination | None = None) -> dict[str, Any]:
+        """The escalation fields of a body (on top of the current ones for an update), checked:
+        escalate_to is another destination of the workspace, and goes with escalate_after. A
+        schedule of 0 removes it (null, as everywhere in the API, means "not sent"); escalate_after
+        0 also forgets escalate_to."""
+        repeat_every = rules.schedule_of("repeat_every", body["repeat_every"]) if "repeat_every" in body \
+            else (current.repeat_every_s if current else None)
+        escalate_after = rules.schedule_of("escalate_after", body["escalate_after"]) if "escalate_after" in body \
+            else (current.escalate_after_s if current else None)
+        escalate_to = rules.escalate_to_of(body["escalate_to"]) if "escalate_to" in body \
+            else (current.escalate_to if current and escalate_after is not None else None)
+        rules.check_escalation(escalate_after, escalate_to)
+        if escalate_to is not None and "escalate_to" in body:
+            target = store.get_destination(connection, escalate_to)
+            if target is None or target.workspace_id != workspace_id or escalate_to == destination_id:
+                raise bad_request("escalate_to_invalid",
+                                  f"escalate_to: {escalate_to} is not another destination of this workspace",
+                                  "escalate_to")
+        return {"repeat_every_s": repeat_every, "escalate_after_s": escalate_after, "escalate_to": escalate_to}
+
     async def create(self, workspace_id: str, body: dict[str, Any]) -> tuple[Destination, str | None]:
         """A new destination, owed the operations committed from now on; (it, its webhook secret)."""
         kind = rules.kind_of(body.get("kind"))
@@ -86,8 +110,12 @@ class DestinationService:
         if not isinstance(enabled, bool):
             raise bad_request("enabled_invalid", "enabled must be true or false", "enabled")
         secret = rules.new_webhook_secret() if kind == "webhook" else None
-        created = await self._write(lambda c: store.create_destination(
-            c, workspace_id, name=name, kind=kind, url=url, filter=filter_, secret=secret, enabled=enabled))
+
+        def work(connection: sa.Connection) -> Destination:
+            schedule = self._schedule(connection, workspace_id, None, body)
+            return store.create_destination(connection, workspace_id, name=name, kind=kind, url=url, filter=filter_,
+                                            secret=secret, enabled=enabled, **schedule)
+        created = await self._write(work)
         return created, secret
 
     async def list(self, workspace_id: str) -> list[Destination]:
@@ -115,6 +143,8 @@ class DestinationService:
                 if not isinstance(body["enabled"], bool):
                     raise bad_request("enabled_invalid", "enabled must be true or false", "enabled")
                 changes["enabled"] = body["enabled"]
+            if any(name in body for name in SCHEDULE):
+                changes.update(self._schedule(connection, workspace_id, destination_id, body, current))
             updated = store.update_destination(connection, destination_id, **changes)
             assert updated is not None
             return updated
@@ -159,7 +189,7 @@ class DestinationService:
             if attempt is None or attempt.destination_id != destination_id:
                 raise not_found("delivery_not_found", f"delivery {attempt_id} does not exist")
             if attempt.seq is None or attempt.event_id is None:
-                raise conflict("test_delivery", "a test message cannot be sent again; use test")
+                raise conflict("test_delivery", "a test message, reminder or escalation cannot be sent again")
             store.queue_again(connection, destination_id, attempt.seq, attempt.event_id)
             return attempt
         return await self._write(work)

@@ -1,5 +1,6 @@
-"""Destinations as stored: the record, its cursor and lease, the queue of owed deliveries and
-the record of every attempt (SPEC §10; the dispatcher is delivery/dispatcher.py)."""
+"""Destinations as stored: the record, its cursor and lease, the queue of owed deliveries, the
+record of every attempt (SPEC §10; the dispatcher is delivery/dispatcher.py) and the escalation
+timers (SPEC §11)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from eventgate import ids
 from eventgate.domain.destinations import DestinationFilter, parse_filter
 from eventgate.domain.times import now_ms
 from eventgate.store import codec
-from eventgate.store.schema import delivery_attempts, delivery_queue, destinations, sequences
+from eventgate.store.schema import delivery_attempts, delivery_queue, destinations, escalation_timers, events, sequences
 
 
 @dataclass(slots=True)
@@ -32,6 +34,26 @@ class Destination:
     updated_at: int
     lease_owner: str | None = None
     lease_until: int | None = None
+    repeat_every_s: int | None = None
+    escalate_after_s: int | None = None
+    escalate_to: str | None = None
+
+    @property
+    def escalates(self) -> bool:
+        """Whether events it is sent are reminded or escalated (it arms timers)."""
+        return self.repeat_every_s is not None or self.escalate_after_s is not None
+
+
+@dataclass(slots=True)
+class Timer:
+    """An escalation timer: remind (`repeat`) or escalate (`escalate`) this event when due."""
+
+    destination_id: str
+    event_id: str
+    workspace_id: str
+    kind: str  # repeat | escalate
+    due_at: int
+    fired: int = 0
 
 
 @dataclass(slots=True)
@@ -77,6 +99,7 @@ class Progress:
     dequeued: list[int] = field(default_factory=list)  # seqs delivered (or dropped)
     failing_since: int | None | bool = False  # False: unchanged
     disabled_reason: str | None = None  # set: the destination is disabled with this reason
+    timers: list[Timer] = field(default_factory=list)  # armed (an existing one is kept as it is)
 
 
 def _from_row(row: sa.Row) -> Destination:
@@ -85,12 +108,15 @@ def _from_row(row: sa.Row) -> Destination:
         enabled=bool(row.enabled), filter=parse_filter(codec.load(row.filter)), secret=row.secret,
         cursor_seq=row.cursor_seq, failing_since=row.failing_since, disabled_reason=row.disabled_reason,
         created_at=row.created_at, updated_at=row.updated_at, lease_owner=row.lease_owner,
-        lease_until=row.lease_until,
+        lease_until=row.lease_until, repeat_every_s=row.repeat_every_s, escalate_after_s=row.escalate_after_s,
+        escalate_to=row.escalate_to,
     )
 
 
 def create_destination(connection: sa.Connection, workspace_id: str, *, name: str, kind: str, url: str,
-                       filter: DestinationFilter, secret: str | None, enabled: bool = True) -> Destination:
+                       filter: DestinationFilter, secret: str | None, enabled: bool = True,
+                       repeat_every_s: int | None = None, escalate_after_s: int | None = None,
+                       escalate_to: str | None = None) -> Destination:
     """A new destination; it is owed the operations committed from now on."""
     now = now_ms()
     last_seq = connection.execute(
@@ -99,6 +125,7 @@ def create_destination(connection: sa.Connection, workspace_id: str, *, name: st
     connection.execute(sa.insert(destinations).values(
         id=destination_id, workspace_id=workspace_id, name=name, kind=kind, url=url, enabled=enabled,
         filter=codec.dump(filter.as_dict()), secret=secret, cursor_seq=last_seq, created_at=now, updated_at=now,
+        repeat_every_s=repeat_every_s, escalate_after_s=escalate_after_s, escalate_to=escalate_to,
     ))
     found = get_destination(connection, destination_id)
     assert found is not None
@@ -118,7 +145,7 @@ def list_destinations(connection: sa.Connection, workspace_id: str | None = None
 
 
 def update_destination(connection: sa.Connection, destination_id: str, **changes: Any) -> Destination | None:
-    """Change name, url, filter, enabled or secret. Enabling clears the reason it was disabled
+    """Change name, url, filter, enabled, secret or the escalation schedule. Enabling clears the reason it was disabled
     and its failure clock."""
     values: dict[str, Any] = {"updated_at": now_ms()}
     for name, value in changes.items():
@@ -130,6 +157,7 @@ def update_destination(connection: sa.Connection, destination_id: str, **changes
 
 
 def delete_destination(connection: sa.Connection, destination_id: str) -> bool:
+    connection.execute(sa.delete(escalation_timers).where(escalation_timers.c.destination_id == destination_id))
     connection.execute(sa.delete(delivery_queue).where(delivery_queue.c.destination_id == destination_id))
     connection.execute(sa.delete(delivery_attempts).where(delivery_attempts.c.destination_id == destination_id))
     return connection.execute(sa.delete(destinations).where(destinations.c.id == destination_id)).rowcount > 0
@@ -185,6 +213,7 @@ def save_progress(connection: sa.Connection, destination: Destination, owner: st
         connection.execute(sa.insert(delivery_queue), [
             {"destination_id": destination.id, "seq": item.seq, "event_id": item.event_id,
              "attempts": item.attempts, "next_attempt_at": item.next_attempt_at} for item in progress.queued])
+    arm_timers(connection, progress.timers)
     record_attempts(connection, progress.attempts)
     return True
 
@@ -218,3 +247,70 @@ def queue_again(connection: sa.Connection, destination_id: str, seq: int, event_
                                                        delivery_queue.c.seq == seq))
     connection.execute(sa.insert(delivery_queue).values(destination_id=destination_id, seq=seq, event_id=event_id,
                                                         attempts=0, next_attempt_at=0))
+
+
+# -- escalation timers (SPEC §11) -------------------------------------------------------------------
+
+
+def arm_timers(connection: sa.Connection, timers: list[Timer]) -> None:
+    """Insert timers; one that exists already (a round sent again) stays as it is."""
+    if not timers:
+        return
+    insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
+    connection.execute(insert(escalation_timers).on_conflict_do_nothing(), [
+        {"destination_id": t.destination_id, "event_id": t.event_id, "workspace_id": t.workspace_id,
+         "kind": t.kind, "due_at": t.due_at, "fired": t.fired} for t in timers])
+
+
+def due_timers(connection: sa.Connection, destination_ids: list[str], now: int, limit: int = 500) -> list[Timer]:
+    if not destination_ids:
+        return []
+    rows = connection.execute(
+        sa.select(escalation_timers)
+        .where(escalation_timers.c.due_at <= now, escalation_timers.c.destination_id.in_(destination_ids))
+        .order_by(escalation_timers.c.due_at).limit(limit))
+    return [_timer(row) for row in rows]
+
+
+def list_timers(connection: sa.Connection, destination_id: str) -> list[Timer]:
+    rows = connection.execute(sa.select(escalation_timers).where(escalation_timers.c.destination_id == destination_id)
+                              .order_by(escalation_timers.c.event_id, escalation_timers.c.kind))
+    return [_timer(row) for row in rows]
+
+
+def _timer(row: sa.Row) -> Timer:
+    return Timer(row.destination_id, row.event_id, row.workspace_id, row.kind, row.due_at, row.fired)
+
+
+def _timer_key(timer: Timer) -> Any:
+    return sa.and_(escalation_timers.c.destination_id == timer.destination_id,
+                   escalation_timers.c.event_id == timer.event_id, escalation_timers.c.kind == timer.kind)
+
+
+def event_needs_attention(connection: sa.Connection, workspace_id: str, event_id: str) -> bool:
+    """Whether the event is still there, ongoing and unacknowledged."""
+    row = connection.execute(sa.select(events.c.state, events.c.acknowledged_at)
+                             .where(events.c.workspace_id == workspace_id, events.c.id == event_id)).first()
+    return row is not None and row.state == "ongoing" and row.acknowledged_at is None
+
+
+def claim_timer(connection: sa.Connection, timer: Timer, repeat_every_s: int | None, now: int) -> int | None:
+    """Claim a due timer that was read with `due_at` = `timer.due_at` → its firing number, or
+    None when another process claimed it first. A compare-and-set on `due_at`: of several
+    processes that read the same row, one changes it. A repeat moves on to its first due time
+    after `now` (after a long stop, one reminder, not one per missed interval); an escalation is
+    removed: it fires once."""
+    seen = escalation_timers.c.due_at == timer.due_at
+    if timer.kind == "repeat" and repeat_every_s is not None:
+        step = repeat_every_s * 1000
+        next_due = timer.due_at + step * ((now - timer.due_at) // step + 1)
+        claimed = connection.execute(
+            sa.update(escalation_timers).where(_timer_key(timer), seen)
+            .values(due_at=next_due, fired=escalation_timers.c.fired + 1)).rowcount == 1
+    else:
+        claimed = connection.execute(sa.delete(escalation_timers).where(_timer_key(timer), seen)).rowcount == 1
+    return timer.fired + 1 if claimed else None
+
+
+def stop_timer(connection: sa.Connection, timer: Timer) -> None:
+    connection.execute(sa.delete(escalation_timers).where(_timer_key(timer)))

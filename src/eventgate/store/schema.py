@@ -227,7 +227,28 @@ destinations = sa.Table(
     sa.Column("disabled_reason", sa.Text, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+    # Escalation (SPEC §11; migration 0011): remind every `repeat_every_s`, and once after
+    # `escalate_after_s` notify the destination `escalate_to` (of the same workspace).
+    sa.Column("repeat_every_s", sa.Integer, nullable=True),
+    sa.Column("escalate_after_s", sa.Integer, nullable=True),
+    sa.Column("escalate_to", sa.String(26), nullable=True),
     sa.Index("ix_destinations_workspace", "workspace_id"),
+)
+
+# Durable escalation timers (SPEC §11): one row per destination, event and kind (`repeat` or
+# `escalate`), armed when the destination's dispatcher handles the event's creation, fired by
+# whichever process claims it first (a compare-and-set on `due_at`), removed once the event is
+# acknowledged, closed or gone.
+escalation_timers = sa.Table(
+    "escalation_timers", metadata,
+    sa.Column("destination_id", sa.String(26), sa.ForeignKey("destinations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("due_at", sa.BigInteger, nullable=False),
+    sa.Column("fired", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("destination_id", "event_id", "kind", name="pk_escalation_timers"),
+    sa.Index("ix_escalation_timers_due", "due_at"),
 )
 
 # Operations a destination still owes: failed attempts waiting for their retry, and later
