@@ -104,14 +104,15 @@ def scene(server):
     return Scene(server, workspace_id, server.create_channel(workspace_id=workspace_id))
 
 
-def of_type(receiver, kind: str, count: int | None = None, path: str = "") -> list[Any]:
-    """The receiver's requests of this webhook type (waiting, bounded, until there are `count`)."""
+async def of_type(receiver, kind: str, count: int | None = None, path: str = "") -> list[Any]:
+    """The receiver's requests of this webhook type (waiting, bounded, until there are `count`),
+    letting the test's dispatchers run meanwhile."""
     deadline = time.monotonic() + 10
     while True:
         found = [r for r in receiver.requests() if r.json()["type"] == kind and r.path.endswith(path)]
         if count is None or len(found) >= count or time.monotonic() > deadline:
             return found
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)
 
 
 def run(scene: Scene, scenario: Any) -> None:
@@ -132,7 +133,7 @@ def test_reminders_repeat_on_schedule_and_the_escalation_goes_once_to_the_other_
         await dispatcher.scan()
         event_id = create(scene.server.client(), scene.channel, title="Disk full", severity="high")
         timers = await scene.armed(ops.id)
-        created = of_type(receiver, "event.created", 2)
+        created = await of_type(receiver, "event.created", 2)
         received_at = timers["repeat"].due_at - MINUTE
         assert timers["escalate"].due_at == received_at + 150_000 and len(created) == 2
         assert scene.timers(pager.id) == {}  # pager has no schedule of its own
@@ -141,7 +142,7 @@ def test_reminders_repeat_on_schedule_and_the_escalation_goes_once_to_the_other_
         assert await dispatcher.fire_timers() == 0
         scene.fake_now[0] = received_at + MINUTE
         assert await dispatcher.fire_timers() == 1
-        [first] = of_type(receiver, "event.reminder", 1)
+        [first] = await of_type(receiver, "event.reminder", 1)
         body = Webhook(SECRET).verify(first.body, first.headers)
         assert first.path.endswith("/ops") and first.headers["webhook-id"] == f"msg_{ops.id}_{event_id}_repeat_1"
         assert body["data"]["event"]["id"] == event_id and body["data"]["destination"] == ops.id
@@ -151,13 +152,13 @@ def test_reminders_repeat_on_schedule_and_the_escalation_goes_once_to_the_other_
         assert await dispatcher.fire_timers() == 0
         scene.fake_now[0] = received_at + 2 * MINUTE
         await dispatcher.scan()  # a scan fires due timers as well
-        reminders = of_type(receiver, "event.reminder", 2)
+        reminders = await of_type(receiver, "event.reminder", 2)
         assert [Webhook(SECRET).verify(r.body, r.headers)["data"]["fired"] for r in reminders] == [1, 2]
-        assert of_type(receiver, "event.escalated") == []
+        assert await of_type(receiver, "event.escalated") == []
 
         scene.fake_now[0] = received_at + 150_000
         assert await dispatcher.fire_timers() == 1
-        [escalated] = of_type(receiver, "event.escalated", 1)
+        [escalated] = await of_type(receiver, "event.escalated", 1)
         body = Webhook(OTHER_SECRET).verify(escalated.body, escalated.headers)  # signed with the target's secret
         assert escalated.path.endswith("/pager") and body["data"]["destination"] == ops.id
         assert escalated.headers["webhook-id"] == f"msg_{pager.id}_{event_id}_escalate_1"
@@ -166,7 +167,8 @@ def test_reminders_repeat_on_schedule_and_the_escalation_goes_once_to_the_other_
         scene.fake_now[0] = received_at + 10 * MINUTE  # escalation fired once; a late repeat fires once
         assert await dispatcher.fire_timers() == 1
         assert await dispatcher.fire_timers() == 0
-        assert len(of_type(receiver, "event.reminder", 3)) == 3 and len(of_type(receiver, "event.escalated")) == 1
+        assert len(await of_type(receiver, "event.reminder", 3)) == 3
+        assert len(await of_type(receiver, "event.escalated")) == 1
         assert scene.timers(ops.id)["repeat"].due_at == received_at + 11 * MINUTE
         with scene.server.database.reader.connect() as connection:
             recorded = list_attempts(connection, ops.id) + list_attempts(connection, pager.id)
@@ -197,7 +199,7 @@ def test_acknowledging_or_closing_stops_reminders_and_escalation(scene, receiver
             close(client, scene.channel, event_id)
         scene.fake_now[0] += 2 * MINUTE
         assert await dispatcher.fire_timers() == 2  # only the other event's reminder and escalation
-        sent = of_type(receiver, "event.reminder", 1) + of_type(receiver, "event.escalated", 1)
+        sent = await of_type(receiver, "event.reminder", 1) + await of_type(receiver, "event.escalated", 1)
         assert {r.json()["data"]["event"]["id"] for r in sent} == {other} and len(sent) == 2
         assert [(t.event_id, t.kind) for t in scene.timer_list(ops.id)] == [(other, "repeat")]
     run(scene, scenario)
@@ -221,10 +223,10 @@ def test_of_two_processes_that_see_a_timer_due_only_one_fires_it(scene, receiver
             results = await asyncio.gather(holder.fire_timer(timer, now), other.fire_timer(timer, now),
                                            holder.fire_timers(now), other.fire_timers(now))
             assert sum(results) == 1
-            reminders = of_type(receiver, "event.reminder", fired)
+            reminders = await of_type(receiver, "event.reminder", fired)
             assert [r.json()["data"]["fired"] for r in reminders] == list(range(1, fired + 1))
         await asyncio.sleep(0.2)
-        assert len(of_type(receiver, "event.reminder")) == 3
+        assert len(await of_type(receiver, "event.reminder")) == 3
     run(scene, scenario)
 
 
@@ -245,8 +247,8 @@ def test_timers_survive_a_restart(scene, receiver):
         after = scene.dispatcher()
         await after.scan()  # takes the leases over, then fires what is due
         assert set(after.workers) == {pager.id, ops.id}
-        [reminder] = of_type(receiver, "event.reminder", 1)
-        [escalated] = of_type(receiver, "event.escalated", 1)
+        [reminder] = await of_type(receiver, "event.reminder", 1)
+        [escalated] = await of_type(receiver, "event.escalated", 1)
         assert Webhook(SECRET).verify(reminder.body, reminder.headers)["data"]["event"]["id"] == event_id
         assert Webhook(OTHER_SECRET).verify(escalated.body, escalated.headers)["data"]["fired"] == 1
         assert set(scene.timers(ops.id)) == {"repeat"} and scene.timers(ops.id)["repeat"].due_at > scene.fake_now[0]
