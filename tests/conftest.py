@@ -192,6 +192,16 @@ def server_factory(database_url: str) -> Iterator[Any]:
         running.stop()
 
 
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A real webhook receiver on loopback (tests/webhook_receiver.py)."""
+    from tests.webhook_receiver import start_receiver
+
+    running = start_receiver()
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="session")
 def server(server_factory: Any) -> RunningServer:
     return server_factory()

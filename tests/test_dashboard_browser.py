@@ -22,7 +22,6 @@ from eventgate.store.schema import events
 from eventgate.store.stats import HOUR_MS
 from tests.conftest import IN_CI, PASSWORD
 from tests.helpers import body_form, lifecycle_body
-from tests.webhook_receiver import start_receiver
 
 CHROMIUM = os.environ.get("EVENTGATE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -797,11 +796,6 @@ def test_a_key_without_admin_scope_sees_no_administration(page, server, workspac
 # -- destinations ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def receiver():  # noqa: ANN201
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 def wait_for_destination(workspace: Workspace, destination_id: str, ready: Any, timeout: float = 20) -> dict:

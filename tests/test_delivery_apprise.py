@@ -14,11 +14,11 @@ import pytest
 
 from eventgate.config import Settings
 from eventgate.domain.destinations import parse_filter
-from eventgate.store.destinations import create_destination, list_attempts
+from eventgate.store.destinations import create_destination
 from tests.conftest import _backends, fresh_database_url, start_server
 from tests.intake import intake_channel
 from tests.live_client import close, create
-from tests.webhook_receiver import start_receiver
+from tests.webhook_receiver import attempts
 
 PUBLIC_URL = "https://events.example.org/"
 
@@ -34,11 +34,6 @@ def apprise_server(request, tmp_path_factory):
         databases.close()
 
 
-@pytest.fixture
-def receiver():
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 def add_apprise(server, workspace_id: str, url: str, name: str = "apprise", **filter_fields):
@@ -47,14 +42,6 @@ def add_apprise(server, workspace_id: str, url: str, name: str = "apprise", **fi
                                   filter=parse_filter(filter_fields or None), secret=None)
 
 
-def attempts(server, destination_id: str, *, at_least: int = 1, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while True:
-        with server.database.reader.connect() as connection:
-            found = list(reversed(list_attempts(connection, destination_id, limit=200)))
-        if len(found) >= at_least or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 def source(server) -> tuple[str, str]:

@@ -32,7 +32,7 @@ from eventgate.store.schema import operations
 from eventgate.store.workspaces import create_workspace
 from tests.conftest import PASSWORD, _backends, fresh_database_url
 from tests.live_client import EVENTGATE, ServeProcess, close, create, update
-from tests.webhook_receiver import Received, Receiver, start_receiver
+from tests.webhook_receiver import Received, Receiver
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path(EVENTGATE).exists(), reason="the eventgate command is not installed")]
@@ -66,11 +66,6 @@ def database(database_url: str) -> Iterator[Database]:
     opened.dispose()
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -10,16 +10,11 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from eventgate.domain.destinations import parse_filter
-from eventgate.store.destinations import create_destination, get_destination, list_attempts, queued_deliveries
+from eventgate.store.destinations import create_destination, get_destination, queued_deliveries
 from tests.live_client import close, create, update
-from tests.webhook_receiver import start_receiver
+from tests.webhook_receiver import attempts, start_receiver
 
 
-@pytest.fixture
-def receiver():
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
@@ -34,15 +29,6 @@ def add_destination(server, workspace_id, url, **filter_fields):
                                   filter=parse_filter(filter_fields or None), secret="whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 
 
-def attempts(server, destination_id, *, at_least=0, timeout=15):
-    """The destination's recorded attempts, oldest first (waiting until there are `at_least`)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with server.database.reader.connect() as connection:
-            found = list(reversed(list_attempts(connection, destination_id, limit=200)))
-        if len(found) >= at_least or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 def test_operations_arrive_signed_as_standard_webhooks_say(server, receiver, workspace_channel):

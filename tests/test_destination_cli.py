@@ -15,16 +15,10 @@ from standardwebhooks.webhooks import Webhook
 
 from eventgate.cli import main
 from tests.live_client import create
-from tests.webhook_receiver import start_receiver
 
 LOOPBACK = {"EVENTGATE_DESTINATION_ALLOW_LIST": "127.0.0.1"}
 
 
-@pytest.fixture
-def receiver():
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -12,16 +12,10 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.helpers import error_code
 from tests.live_client import create
-from tests.webhook_receiver import start_receiver
 
 SCAN_WAIT = 1.5  # the dispatcher takes up changed destinations within its scan (1 s)
 
 
-@pytest.fixture
-def receiver():
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -33,7 +33,6 @@ from eventgate.store.destinations import (
 )
 from tests.helpers import error_code
 from tests.live_client import close, create
-from tests.webhook_receiver import start_receiver
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -41,11 +40,6 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
 
 
-@pytest.fixture
-def receiver():
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 @dataclass
@@ -246,7 +240,8 @@ def test_timers_survive_a_restart(scene, receiver):
         scene.fake_now[0] += 2 * HOUR  # past the old lease, and past both timers
         after = scene.dispatcher()
         await after.scan()  # takes the leases over, then fires what is due
-        assert set(after.workers) == {pager.id, ops.id}
+        # (Two hours ahead, it may also take over other tests' destinations on this database.)
+        assert {pager.id, ops.id} <= set(after.workers)
         [reminder] = await of_type(receiver, "event.reminder", 1)
         [escalated] = await of_type(receiver, "event.escalated", 1)
         assert Webhook(SECRET).verify(reminder.body, reminder.headers)["data"]["event"]["id"] == event_id

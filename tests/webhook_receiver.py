@@ -121,3 +121,16 @@ def start_receiver(answer: Answer | None = None) -> Receiver:
     holder["receiver"] = receiver
     thread.start()
     return receiver
+
+
+def attempts(server: Any, destination_id: str, *, at_least: int = 1, timeout: float = 15) -> list[Any]:
+    """A destination's recorded delivery attempts, oldest first, once there are `at_least` (bounded wait)."""
+    from eventgate.store.destinations import list_attempts
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.database.reader.connect() as connection:
+            found = list(reversed(list_attempts(connection, destination_id, limit=200)))
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
