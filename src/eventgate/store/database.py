@@ -120,8 +120,10 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
 def _postgres_engine(url: str, *, writer: bool) -> Engine:
     return sa.create_engine(
         url,
-        pool_size=2 if writer else 10,
-        max_overflow=0 if writer else 10,
+        # Readers: up to 20 at once, but only 4 kept open while idle. PostgreSQL's connections are
+        # few and shared by every process of a deployment (and every server of the test suite).
+        pool_size=2 if writer else 4,
+        max_overflow=0 if writer else 16,
         pool_pre_ping=True,
     )
 
