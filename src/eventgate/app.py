@@ -67,7 +67,7 @@ def build_app(settings: Settings) -> Starlette:
         *ntfy.routes,  # last: PUT/POST /{topic} takes only single-segment paths no route above claims
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(RequestMetrics), Middleware(AllowedMethods, routes=routes)],
+                    middleware=[Middleware(RequestMetrics, load=runtime.ingest_load), Middleware(AllowedMethods, routes=routes)],
                     exception_handlers={
         HTTPException: _http_error, Exception: _unexpected_error,
         # Reads on the way to a write (channel, API key) meet the store first when it is down.

@@ -16,9 +16,10 @@ import anyio
 from eventgate.auth.passwords import AttemptLimiter, VerificationPool
 from eventgate.broker import Broker, open_broker
 from eventgate.config import Settings
-from eventgate.delivery.dispatcher import INGEST_BUSY_PENDING, DispatchSettings, Dispatcher
+from eventgate.delivery.dispatcher import DispatchSettings, Dispatcher
 from eventgate.delivery.outbound_http import AddressPolicy
 from eventgate.hub import Hub
+from eventgate.ingest_load import IngestLoad
 from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory, SharedAttempts
 from eventgate.service.channel_tokens import ChannelTokenDirectory
 from eventgate.service.event_reads import EventReader
@@ -45,6 +46,7 @@ class Runtime:
     keys: KeyDirectory
     reader: EventReader
     channel_tokens: ChannelTokenDirectory
+    ingest_load: IngestLoad = field(default_factory=IngestLoad)
     commit_listeners: list[Callable[[list[CommittedOperation]], None]] = field(default_factory=list)
     # Live delivery: the broker carries committed operations between processes, the hub fans
     # them out to this process's subscribers.
@@ -87,7 +89,7 @@ class Runtime:
         runtime.dispatcher = Dispatcher(database, DispatchSettings(
             policy=AddressPolicy.from_settings(settings.allow_private_destinations, settings.destination_allow_list),
             public_url=settings.public_url, timeout=settings.delivery_timeout,
-            ingest_busy=lambda: writer.pending >= INGEST_BUSY_PENDING))
+            ingest_busy=runtime.ingest_load.busy))
         runtime.commit_listeners.append(runtime.dispatcher.operations_committed)
         runtime.hub.received_listeners.append(runtime.dispatcher.operations_received)
         return runtime

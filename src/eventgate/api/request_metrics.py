@@ -6,6 +6,9 @@ clock reads, one dictionary look-up and three metric updates. The route is the o
 router chose (`scope["route"]`, set once routing is done), so the label is its template and
 never the raw path with its ids; a path no route matches is `unmatched`. WebSocket connections
 are not requests: the live subscriber gauge counts them.
+
+It also counts the write requests in flight into the process's `IngestLoad`, which delivery
+reads to leave ingest the CPU while it is saturated.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any, Awaitable, Callable
 
+from eventgate.ingest_load import WRITE_METHODS, IngestLoad
 from eventgate.metrics import http_request_seconds, http_requests
 
 Scope = dict[str, Any]
@@ -28,8 +32,9 @@ STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, load: IngestLoad | None = None) -> None:
         self.app = app
+        self.load = load or IngestLoad()
         # (method, route, status class) → the bound counter and histogram: labels are resolved
         # once per combination, not on every request. Routes and methods are finite, so is this.
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -47,9 +52,14 @@ class RequestMetrics:
                 status = message["status"]
             return send(message)
 
+        writes = scope["method"] in WRITE_METHODS
+        if writes:
+            self.load.in_flight += 1
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            if writes:
+                self.load.in_flight -= 1
             self._record(scope, status, perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

@@ -60,6 +60,7 @@ from eventgate.delivery.messages import (
     webhook_body,
     webhook_headers,
 )
+from eventgate.delivery.pacing import IngestFirst
 from eventgate.delivery.outbound_http import AddressPolicy, OutboundClient
 from eventgate.delivery.senders import AppriseSender, SendResult, WebhookSender
 from eventgate.domain.action_links import links_for
@@ -98,9 +99,6 @@ LEASE_SECONDS = 10.0
 SCAN_SECONDS = 1.0  # leases are taken and renewed this often
 POLL_SECONDS = 0.25  # how often an idle destination looks for operations committed by other processes
 READERS = 2  # store reads delivery runs at once per process
-INGEST_YIELD_FACTOR = 4.0
-INGEST_YIELD_MAX_S = 1.0
-INGEST_BUSY_PENDING = 8  # writes waiting in this process that make ingest "busy"
 
 
 @dataclass
@@ -113,7 +111,7 @@ class DispatchSettings:
     scan_seconds: float = SCAN_SECONDS
     poll_seconds: float = POLL_SECONDS
     verify: Any = True  # TLS verification for webhooks (an ssl.SSLContext in tests)
-    # Whether this process's writer has writes waiting: delivery then leaves it most of the CPU.
+    # Whether this process's ingest is saturated: delivery then leaves it most of the CPU (pacing.py).
     ingest_busy: Callable[[], bool] = lambda: False
     # The time in Unix milliseconds, for leases and escalation timers (a fake one in tests).
     clock: Callable[[], int] = now_ms
@@ -160,6 +158,7 @@ class Dispatcher:
         self.client = OutboundClient(settings.policy, timeout=settings.timeout, verify=settings.verify)
         self.webhooks = WebhookSender(self.client)
         self.apprise = AppriseSender(settings.policy)
+        self.pacing = IngestFirst(settings.ingest_busy)
         self.workers: dict[str, DestinationWorker] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -359,7 +358,6 @@ class DestinationWorker:
     async def _run(self) -> None:
         settings = self.dispatcher.settings
         while True:
-            started = time.monotonic()
             try:
                 busy = await self.round()
             except WorkerEnded:
@@ -368,10 +366,6 @@ class DestinationWorker:
                 log.warning("delivery round failed for destination %s", self.destination.id, exc_info=True)
                 busy = False
                 await asyncio.sleep(1.0)
-            if busy and settings.ingest_busy():
-                # Ingest first: while writes wait, a round is followed by a pause of four times its
-                # length, so delivery takes at most a fifth of the time and catches up afterwards.
-                await asyncio.sleep(min(INGEST_YIELD_MAX_S, INGEST_YIELD_FACTOR * (time.monotonic() - started)))
             if not busy:
                 self.wake.clear()
                 try:
@@ -397,6 +391,7 @@ class DestinationWorker:
                 owed = {row.seq: row_to_operation(row) for row in rows}
             return new, queue, owed
 
+        await self.dispatcher.pacing.turn()
         new, queue, owed_operations = await store.read(load)
         now = now_ms()
         progress = Progress()
@@ -445,6 +440,7 @@ class DestinationWorker:
 
         if progress.cursor_seq is None and not progress.attempts and not progress.dequeued and not progress.queued:
             return False
+        await self.dispatcher.pacing.turn()
         held = await store.write(lambda connection: save_progress(connection, destination, self.dispatcher.owner,
                                                                   progress))
         if not held:
@@ -482,6 +478,7 @@ class DestinationWorker:
 
     async def send(self, operation: dict[str, Any], attempt: int, progress: Progress) -> SendResult:
         destination = self.destination
+        await self.dispatcher.pacing.turn()
         message_id = webhook_id(destination.id, operation["seq"])
         links = self.dispatcher.links(operation["event"])
         if destination.kind == "webhook":
