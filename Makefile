@@ -19,9 +19,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/eventgate serve $(ARGS)
 
-## Install and run the whole suite (also on PostgreSQL/Redis/NATS when EVENTGATE_TEST_* are set).
+## Install and run the whole suite (also on PostgreSQL/Redis/NATS when EVENTGATE_TEST_* are set),
+## in two processes, a test file each at a time (PYTEST_WORKERS= runs it in one).
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
