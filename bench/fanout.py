@@ -1,25 +1,29 @@
-"""Fan-out benchmark: one server process, N WebSocket subscribers, producers at a fixed rate.
+"""Fan-out benchmark: one server process, N subscribers, producers at a fixed rate.
 
-For each N (1,000 and 10,000 by default) it starts `eventgate serve` on a fresh SQLite
-database, connects N subscribers (spread over several client processes), then posts events
-at a fixed rate for --duration seconds, and measures in the same run:
+For each N (1,000 and 10,000 by default) and each transport (eventgate's own WebSocket, and
+ntfy's `/{topic}/json` stream that the ntfy apps and libraries hold open) it starts
+`eventgate serve` on a fresh SQLite database, connects N subscribers (spread over several
+client processes), then posts events at a fixed rate for --duration seconds, and measures in
+the same run:
 
   latency     producer's request sent -> frame received, p50 / p99 / max, over every frame
   throughput  frames delivered per second (and delivered / expected)
   memory      server RSS with N connected minus RSS idle, divided by N
   CPU         server, each client process and the producer, in % of one core
 
-Each event carries the wall-clock time its request was sent; every subscriber reads it out
-of every frame. The subscribers are a minimal WebSocket client (an asyncio Protocol on
-uvloop that parses frames and answers pings, nothing else), split over --client-processes
+Each event carries the wall-clock time its request was sent (in its message text, which both
+transports carry); every subscriber reads it out of every frame or line. The subscribers are
+a minimal WebSocket client (an asyncio Protocol on uvloop that parses frames and answers
+pings, nothing else) or a minimal HTTP client reading the ntfy stream's lines, split over --client-processes
 processes: their CPU column shows whether the load generator, rather than the server, is
 what limits the numbers (a client process near 100 % of a core would be).
 
     .venv/bin/python bench/fanout.py                          # N = 1000 and 10000, 10 s each
     .venv/bin/python bench/fanout.py --subscribers 10000 --duration 20 --rate 3
+    .venv/bin/python bench/fanout.py --subscribers 10000 --transports ws ntfy
 
 Targets (2 cores): 10,000 subscribers held by one process at <= 30 KB each;
->= 20,000 frames/s delivered with p99 < 250 ms.
+>= 20,000 frames/s delivered with p99 < 250 ms; the ntfy stream within 20 % of the WebSocket.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ sys.path.insert(0, str(ROOT / "src"))
 EVENTGATE = str(Path(sys.executable).with_name("eventgate"))
 PASSWORD = "bench-password-1234"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-STAMP = b'"bench_sent_at":'
+STAMP = b"bench_sent_at="  # in each event's message: "bench_sent_at=<unix seconds>;"
 
 TARGET_KB_PER_CONNECTION = 30.0
 TARGET_FRAMES_PER_SECOND = 20_000
@@ -145,6 +149,58 @@ class Subscriber(asyncio.Protocol):
             self.ready.set_exception(ConnectionError("lost before the upgrade"))
 
 
+class NtfySubscriber(asyncio.Protocol):
+    """GET /{topic}/json, then read its lines (one JSON message each; chunked framing lines and
+    keepalives carry no stamp and are skipped)."""
+
+    def __init__(self, request: bytes, stats: "ClientStats", ready: asyncio.Future) -> None:
+        self.request = request
+        self.stats = stats
+        self.ready = ready
+        self.buffer = bytearray()
+        self.started = False
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.started:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 200"):
+                if not self.ready.done():
+                    self.ready.set_exception(RuntimeError(bytes(buffer[:200]).decode(errors="replace")))
+                return
+            del buffer[:end + 4]
+            self.started = True
+        if not self.ready.done() and b'"event":"open"' in buffer:
+            self.ready.set_result(None)
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            return
+        for line in bytes(buffer[:end]).split(b"\n"):
+            self.stats.text_frame(line)
+        del buffer[:end + 1]
+
+    def connection_lost(self, exc) -> None:  # type: ignore[no-untyped-def]
+        self.stats.lost += 1
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("lost before the stream opened"))
+
+
+def subscribe_request(transport: str, port: int, key: str, channel_id: str) -> bytes:
+    if transport == "ntfy":
+        return (f"GET /{channel_id}/json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {key}\r\n\r\n").encode()
+    return (f"GET /api/v1/ws/subscribe HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {base64.b64encode(secrets.token_bytes(16)).decode()}\r\n"
+            f"Authorization: Bearer {key}\r\n\r\n").encode()
+
+
 class ClientStats:
     def __init__(self) -> None:
         self.events = 0
@@ -160,9 +216,7 @@ class ClientStats:
             return  # welcome, heartbeat
         now = time.time()
         start = index + len(STAMP)
-        end = start
-        while payload[end] not in (44, 125):  # ',' or '}'
-            end += 1
+        end = payload.index(b";", start)
         self.latencies.append(now - float(payload[start:end]))
         self.events += 1
         if not self.first_at:
@@ -170,7 +224,8 @@ class ClientStats:
         self.last_at = now
 
 
-def client_process(port: int, key: str, count: int, pipe) -> None:  # type: ignore[no-untyped-def]
+def client_process(transport: str, port: int, key: str, channel_id: str, count: int,  # type: ignore[no-untyped-def]
+                   pipe) -> None:
     import uvloop
 
     raise_open_file_limit()
@@ -183,21 +238,19 @@ def client_process(port: int, key: str, count: int, pipe) -> None:  # type: igno
             futures = []
             for _ in range(start, min(count, start + 100)):
                 ready: asyncio.Future = loop.create_future()
-                request = (f"GET /api/v1/ws/subscribe HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                           f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                           f"Sec-WebSocket-Key: {base64.b64encode(secrets.token_bytes(16)).decode()}\r\n"
-                           f"Authorization: Bearer {key}\r\n\r\n").encode()
-                transport, _ = await loop.create_connection(
-                    lambda r=request, f=ready: Subscriber(r, stats, f), "127.0.0.1", port)
-                transports.append(transport)
+                request = subscribe_request(transport, port, key, channel_id)
+                protocol = NtfySubscriber if transport == "ntfy" else Subscriber
+                connection, _ = await loop.create_connection(
+                    lambda r=request, f=ready, p=protocol: p(r, stats, f), "127.0.0.1", port)
+                transports.append(connection)
                 futures.append(ready)
             await asyncio.gather(*futures)
         pipe.send(("connected", count))
         await loop.run_in_executor(None, pipe.recv)  # "collect"
         pipe.send(("stats", stats.events, stats.latencies, stats.first_at, stats.last_at, stats.closed,
                    stats.lost, cpu_seconds(os.getpid())))
-        for transport in transports:
-            transport.close()
+        for connection in transports:
+            connection.close()
 
     uvloop.run(run())
 
@@ -218,9 +271,8 @@ def producer_process(port: int, channel_id: str, rate: float, duration: float, p
             async def post(index: int) -> None:
                 nonlocal failed
                 body = {"channel_id": channel_id, "password": PASSWORD, "title": f"bench {index}",
-                        "status": "ongoing", "message": "fan-out benchmark", "severity": "high",
-                        "event_time": int(time.time()), "tags": ["bench"],
-                        "attrs": {"bench_sent_at": time.time()}}
+                        "status": "ongoing", "message": f"bench_sent_at={time.time()};", "severity": "high",
+                        "event_time": int(time.time()), "tags": ["bench"]}
                 began = time.monotonic()
                 reply = await client.post("/event/create", json=body)
                 replies.append(time.monotonic() - began)
@@ -300,14 +352,15 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_phase(subscribers: int, rate: float, duration: float, client_processes: int, workdir: Path) -> dict:
-    database_url = f"sqlite:///{workdir}/fanout-{subscribers}.db"
+def run_phase(transport: str, subscribers: int, rate: float, duration: float, client_processes: int,
+              workdir: Path) -> dict:
+    database_url = f"sqlite:///{workdir}/fanout-{transport}-{subscribers}.db"
     channel, key = prepare_database(database_url)
     port = free_port()
-    log = open(workdir / f"serve-{subscribers}.log", "wb")
+    log = open(workdir / f"serve-{transport}-{subscribers}.log", "wb")
     server = subprocess.Popen([EVENTGATE, "serve", "--port", str(port), "--database-url", database_url,
                                "--log-level", "warning"], stdout=log, stderr=log)
-    result: dict = {"subscribers": subscribers, "rate": rate, "duration": duration}
+    result: dict = {"transport": transport, "subscribers": subscribers, "rate": rate, "duration": duration}
     clients: list[tuple[multiprocessing.Process, object]] = []
     try:
         wait_ready(port, server)
@@ -320,7 +373,8 @@ def run_phase(subscribers: int, rate: float, duration: float, client_processes: 
                  for i in range(client_processes)]
         for count in share:
             parent, child = multiprocessing.Pipe()
-            process = multiprocessing.Process(target=client_process, args=(port, key, count, child), daemon=True)
+            process = multiprocessing.Process(target=client_process, args=(transport, port, key, channel, count, child),
+                                              daemon=True)
             process.start()
             clients.append((process, parent))
         for _, pipe in clients:
@@ -382,8 +436,9 @@ def run_phase(subscribers: int, rate: float, duration: float, client_processes: 
 def report(result: dict) -> None:
     n = result["subscribers"]
     per_connection = (result["rss_connected"] - result["rss_idle"]) / n / 1024
-    print(f"\n== {n:,} subscribers, {result['rate']:g} events/s for {result['duration']:g} s ==")
-    print(f"  connect      {n:,} WebSockets in {result['connect_seconds']:.1f} s")
+    what = TRANSPORTS[result["transport"]]
+    print(f"\n== {n:,} {what} subscribers, {result['rate']:g} events/s for {result['duration']:g} s ==")
+    print(f"  connect      {n:,} in {result['connect_seconds']:.1f} s")
     print(f"  memory       RSS idle {result['rss_idle'] / 2**20:.1f} MB, with {n:,} connected "
           f"{result['rss_connected'] / 2**20:.1f} MB -> {per_connection:.1f} KB per connection "
           f"(target <= {TARGET_KB_PER_CONNECTION:g}); after the run {result['rss_after'] / 2**20:.1f} MB")
@@ -404,6 +459,26 @@ def report(result: dict) -> None:
     print(f"  load gen     busiest generator process at {100 * busiest:.0f} % of a core: {verdict}")
 
 
+TRANSPORTS = {"ws": "WebSocket (/api/v1/ws/subscribe)", "ntfy": "ntfy stream (/{topic}/json)"}
+
+
+def compare(results: list[dict]) -> None:
+    """The ntfy stream beside the WebSocket, for each N both ran."""
+    by_n: dict[int, dict[str, dict]] = {}
+    for result in results:
+        by_n.setdefault(result["subscribers"], {})[result["transport"]] = result
+    for n, pair in by_n.items():
+        if "ws" not in pair or "ntfy" not in pair:
+            continue
+        ws, ntfy = pair["ws"], pair["ntfy"]
+        kb = {name: (r["rss_connected"] - r["rss_idle"]) / n / 1024 for name, r in pair.items()}
+        print(f"\n== {n:,} subscribers: ntfy stream vs WebSocket (target: within 20 %) ==")
+        print(f"  throughput   {ntfy['frames_per_second']:,.0f} vs {ws['frames_per_second']:,.0f} frames/s "
+              f"({100 * ntfy['frames_per_second'] / max(1e-9, ws['frames_per_second']):.0f} %)")
+        print(f"  p99          {1000 * ntfy['p99']:.1f} vs {1000 * ws['p99']:.1f} ms")
+        print(f"  memory       {kb['ntfy']:.1f} vs {kb['ws']:.1f} KB per subscriber")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 10000])
@@ -411,6 +486,7 @@ def main() -> None:
                         help="events per second (default: 25,000 frames/s worth for each N)")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--transports", nargs="+", choices=sorted(TRANSPORTS), default=["ws", "ntfy"])
     args = parser.parse_args()
 
     limit = raise_open_file_limit()
@@ -420,9 +496,14 @@ def main() -> None:
     print(f"open-file limit {limit}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
     workdir = Path(tempfile.mkdtemp(prefix="eventgate-fanout-"))
     try:
+        results = []
         for subscribers in args.subscribers:
             rate = args.rate or 25_000 / subscribers
-            report(run_phase(subscribers, rate, args.duration, args.client_processes, workdir))
+            for transport in args.transports:
+                results.append(run_phase(transport, subscribers, rate, args.duration, args.client_processes,
+                                         workdir))
+                report(results[-1])
+        compare(results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
