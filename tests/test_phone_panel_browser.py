@@ -54,12 +54,13 @@ def shown_qr_code(phone: Any) -> list[str]:
 
 
 def panel_screenshot(page: Any, panel: Any, path: Path) -> None:
-    """The panel alone, from a capture of the whole page (so that the sticky top bar, at the top
-    of the page there, does not cover it)."""
-    box = panel.evaluate("node => { const r = node.getBoundingClientRect(); "
-                         "return { x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height }; }")
+    """The panel alone, with the page scrolled to the top and the window as tall as the page, so
+    that the sticky top bar covers nothing and no part is cut off."""
     page.evaluate("scrollTo(0, 0)")
-    page.screenshot(path=str(path), full_page=True, clip=box)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": max(height, page.viewport_size["height"])})
+    box = panel.bounding_box()
+    page.screenshot(path=str(path), clip=box)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
