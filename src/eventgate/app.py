@@ -20,7 +20,7 @@ from starlette.responses import Response
 from eventgate.api import channel_events_body, channel_events_path, events_resource, health, openapi
 from eventgate.api import type_registry
 from eventgate.api import dashboard, stats
-from eventgate.api import admin, destinations
+from eventgate.api import admin, destinations, phone_setup
 from eventgate.api.allowed_methods import AllowedMethods
 from eventgate.api import live_sse, live_ws
 from eventgate.api import action_links, alertmanager, event_actions, gotify, ntfy, pagerduty
@@ -59,6 +59,7 @@ def build_app(settings: Settings) -> Starlette:
         *type_registry.routes,
         *stats.routes,
         *admin.routes,
+        *phone_setup.routes,
         *destinations.routes,
         *gotify.routes,
         *pagerduty.routes,

@@ -17,6 +17,7 @@ from eventgate.api.destinations_catalogue import destination_operations
 from eventgate.api.intake_catalogue import intake_operations
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation, RequestBody
+from eventgate.api.phone_setup import PhoneSetupEnvelope
 from eventgate.api.type_registry import EventTypeCreated, EventTypeFields, EventTypePage, EventTypeView
 from eventgate.domain import fields as rules
 from eventgate.domain.resource_commands import MAX_ACTION_LABEL, MAX_ACTIONS
@@ -531,6 +532,11 @@ def admin_operations() -> list[ApiOperation]:
         ApiOperation("DELETE", channel + "/tokens/{token_id}", "Revoke a channel token", tag,
                      security="api_key", scope=scope, errors=(400, 401, 403, 404, 503), success_status=204,
                      path_parameters={**channel_path, "token_id": {"type": "integer", "minimum": 1}}),
+        ApiOperation("GET", channel + "/phone",
+                     "What to enter in the ntfy phone app to follow a channel: server, topic, ntfy:// link and "
+                     "its QR code (SVG); no secret", tag,
+                     response=PhoneSetupEnvelope, security="api_key", scope=scope, errors=(400, 401, 403, 404, 503),
+                     path_parameters=channel_path),
     ]
 
 

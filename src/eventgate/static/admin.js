@@ -6,6 +6,7 @@
 import { el, replaceChildren } from "./dom.js";
 import { absoluteTime, timeElement } from "./format.js";
 import { DestinationsTab } from "./destinations.js";
+import { PhonePanel } from "./phone_panel.js";
 
 const TABS = [["channels", "Channels"], ["keys", "API keys"], ["types", "Event types"], ["destinations", "Destinations"]];
 const SCOPES = ["events:read", "events:write", "types:read", "types:write", "subscribe", "admin"];
@@ -144,7 +145,8 @@ class ChannelTokens {
       this.heading,
       el("p", { class: "muted small" }, "A token lets ntfy and Gotify clients publish to this channel, and nothing else. "
         + "Name it after who or what sends with it (e.g. backup script)."),
-      this.list, this.status, form);
+      this.list, this.status, form,
+      new PhonePanel(api, channel, { tokenCreated: () => this.load() }).element);
   }
 
   show(created) {
