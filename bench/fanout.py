@@ -82,6 +82,19 @@ def raise_open_file_limit() -> int:
 # -- a minimal WebSocket subscriber -------------------------------------------------------------
 
 
+def took_head(buffer: bytearray, expected: bytes, ready: asyncio.Future) -> bool:
+    """Take the response head off the buffer once it is whole; an unexpected status fails `ready`."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    if not buffer.startswith(expected):
+        if not ready.done():
+            ready.set_exception(RuntimeError(bytes(buffer[:200]).decode(errors="replace")))
+        return False
+    del buffer[:end + 4]
+    return True
+
+
 class Subscriber(asyncio.Protocol):
     """Upgrade, then parse server frames: count events, read their send time, answer pings."""
 
@@ -101,15 +114,9 @@ class Subscriber(asyncio.Protocol):
         buffer = self.buffer
         buffer += data
         if not self.upgraded:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
+            self.upgraded = took_head(buffer, b"HTTP/1.1 101", self.ready)
+            if not self.upgraded:
                 return
-            if not buffer.startswith(b"HTTP/1.1 101"):
-                if not self.ready.done():
-                    self.ready.set_exception(RuntimeError(bytes(buffer[:200]).decode(errors="replace")))
-                return
-            del buffer[:end + 4]
-            self.upgraded = True
             if not self.ready.done():
                 self.ready.set_result(None)
         while len(buffer) >= 2:
@@ -167,15 +174,9 @@ class NtfySubscriber(asyncio.Protocol):
         buffer = self.buffer
         buffer += data
         if not self.started:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
+            self.started = took_head(buffer, b"HTTP/1.1 200", self.ready)
+            if not self.started:
                 return
-            if not buffer.startswith(b"HTTP/1.1 200"):
-                if not self.ready.done():
-                    self.ready.set_exception(RuntimeError(bytes(buffer[:200]).decode(errors="replace")))
-                return
-            del buffer[:end + 4]
-            self.started = True
         if not self.ready.done() and b'"event":"open"' in buffer:
             self.ready.set_result(None)
         end = buffer.rfind(b"\n")
