@@ -205,6 +205,7 @@ def test_a_key_that_cannot_list_channels_or_types_keeps_text_fields(page, server
     expect(row(page, event_id)).to_have_count(1)
     expect(page.locator("input[name=channel_id]")).to_be_visible()
     expect(page.locator("input[name=event_type]")).to_be_visible()
+    expect(page.locator(f'#channel-options option[value="{workspace.channel}"]')).to_have_count(1)
     page.fill("input[name=channel_id]", workspace.channel)
     page.press("input[name=channel_id]", "Enter")
     expect(rows(page)).to_have_count(1)
@@ -273,6 +274,16 @@ def test_acknowledge_and_close_from_a_row_update_it_in_place(page, server, works
     expect(target.locator(".row-act")).to_have_count(0)
     expect(rows(page)).to_have_count(2)
     assert workspace.api.get(f"/events/{event_id}").json()["data"]["state"] == "closed"
+
+
+def test_an_acknowledgement_made_elsewhere_updates_the_rows_actions_live(page, server, workspace):
+    event_id = workspace.create(title="Someone else takes it")
+    sign_in(page, server, people_key(workspace, "alice"))
+    expect(row(page, event_id).locator("button[data-action=acknowledge]")).to_be_visible()
+    assert workspace.api.post(f"/events/{event_id}/acknowledge").status_code == 200
+    expect(row(page, event_id).locator(".ack-badge")).to_have_text("acknowledged")
+    expect(row(page, event_id).locator("button[data-action=acknowledge]")).to_have_count(0)
+    expect(row(page, event_id).locator("button[data-action=close]")).to_be_visible()
 
 
 def test_closing_from_an_ongoing_view_takes_the_row_off(page, server, workspace):

@@ -223,9 +223,13 @@ export class BoardView {
       try {
         const reply = await this.api.get("api/b/v2/events", { page: 1, per_page: 100 });
         const types = (reply.data || []).filter((t) => t.type !== "SYSTEM");
-        if (types.length) {
-          this.usePicker(this.typeField, picker("event_type", "Any type", types.map((t) => [t.code,
-            t.name && t.name !== t.code ? `${t.name} (${t.code})` : t.code]), this.filters.event_type));
+        const label = (t) => (t.name && t.name !== t.code ? `${t.name} (${t.code})` : t.code);
+        if (types.length && (reply.pagination?.total_pages || 1) <= 1) {
+          replaceChildren(this.typeField, picker("event_type", "Any type", types.map((t) => [t.code, label(t)]),
+            this.filters.event_type));
+        } else {
+          // More types than one page: a list would hide some, so the field stays, with suggestions.
+          replaceChildren(this.typeOptions, types.map((t) => el("option", { value: t.code }, label(t))));
         }
       } catch {
         // the text field stays: a type code can still be typed
@@ -233,13 +237,9 @@ export class BoardView {
     }
     await this.channelsLoaded;
     if (this.channelNames.size) {
-      this.usePicker(this.channelField, picker("channel_id", "Any channel", [...this.channelNames]
+      replaceChildren(this.channelField, picker("channel_id", "Any channel", [...this.channelNames]
         .map(([id, name]) => [id, name || id]), this.filters.channel_id));
     }
-  }
-
-  usePicker(holder, select) {
-    replaceChildren(holder, select);
   }
 
   /** The channels this key can see, by name where it may list them: an admin key lists the
@@ -386,12 +386,17 @@ export class BoardView {
     this.order.splice(this.order.indexOf(id), 1);
   }
 
+  /** Suggestions for the text fields from what the board has shown: tags, and channel ids and
+   * type codes for keys that cannot list channels or types. */
   remember(event) {
-    for (const tag of event.tags || []) {
-      if (![...this.topicOptions.options].some((o) => o.value === tag) && this.topicOptions.options.length < 200) {
-        this.topicOptions.append(el("option", { value: tag }));
+    const suggest = (list, value) => {
+      if (value && list.options.length < 200 && ![...list.options].some((o) => o.value === value)) {
+        list.append(el("option", { value }));
       }
-    }
+    };
+    for (const tag of event.tags || []) suggest(this.topicOptions, tag);
+    if (!this.channelNames.size) suggest(this.channelOptions, event.channel_id);
+    if (this.typeField.querySelector("input")) suggest(this.typeOptions, event.event_type);
   }
 
   /** A live operation: place, update or remove its event; never a second row for one event. */
