@@ -325,6 +325,7 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 
 BLANK_OR_TOKEN = r"^\s*([A-Za-z0-9_:-]{1,64})?\s*$"
+BLANK = {"type": "string", "pattern": r"^\s*$", "description": "empty: as if absent"}
 EVENT_LIST_PARAMETERS = (
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}, "Events per page"),
     _query("cursor", {"type": "string"}, "The next_cursor of the previous page (opaque)"),
@@ -333,14 +334,17 @@ EVENT_LIST_PARAMETERS = (
            "true: events someone acknowledged; false: events nobody acknowledged (any other value is a 400)"),
     _query("topic", {"type": "string", "maxLength": rules.MAX_TAG}, "Events carrying this topic"),
     _query("severity", {"type": "string", "enum": list(rules.SEVERITIES)}, "Events of this severity"),
+    _query("min_severity", {"type": "string", "enum": list(rules.SEVERITIES)},
+           "Events of this severity or above (low < normal < high < critical: `high` lists high and critical); "
+           "not with severity"),
     # Every parameter left empty (or blank) is as if absent: `?q=&topic=`.
     _query("channel_id", {"type": "string", "pattern": BLANK_OR_TOKEN}, "Events of this channel"),
     _query("thing_id", {"type": "string", "pattern": BLANK_OR_TOKEN}, "Events of this thing"),
     _query("event_type", {"type": "string", "pattern": rf"^\s*([A-Za-z0-9_]{{1,{rules.MAX_TYPE_CODE}}})?\s*$"},
            "Events of this event-type code"),
-    _query("since", {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
+    _query("since", {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_SECONDS}, BLANK]},
            "created >= since (Unix seconds); orders the page by created"),
-    _query("until", {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
+    _query("until", {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_SECONDS}, BLANK]},
            "created <= until (Unix seconds, not before since); orders the page by created"),
     _query("q", {"type": "string", "maxLength": MAX_TEXT_LENGTH, "pattern": r"^\s*$|[^\W_]"},
            "Case-insensitive words in the title or subtitle (at most 16; `word*` is a prefix of at least 3 "

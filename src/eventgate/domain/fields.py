@@ -77,6 +77,21 @@ def severity(value: Any) -> str:
     return result
 
 
+def severities_at_least(minimum: str) -> tuple[str, ...]:
+    """The severities ranked at `minimum` or above (`high` → critical and high), by SEVERITY_RANK."""
+    return tuple(name for name in SEVERITIES if SEVERITY_RANK[name] >= SEVERITY_RANK[minimum])
+
+
+def min_severity(value: Any) -> str:
+    """A minimum severity (`low` < `normal` < `high` < `critical`), any case."""
+    result = _string(value, "min_severity").strip().lower()
+    if result not in SEVERITIES:
+        raise bad_request("min_severity_invalid",
+                          "min_severity must be one of low, normal, high, critical (low < normal < high < critical)",
+                          "min_severity")
+    return result
+
+
 def type_code(value: Any, field: str = "event_type") -> str:
     result = _string(value, field).strip()
     if not result or len(result) > MAX_TYPE_CODE or not TYPE_CODE_RE.match(result):

@@ -10,6 +10,9 @@ Decisions (documented in docs/reference.md, Observli's Events API):
   word of the title or the message; `word*` matches the words it begins (3 characters or
   more before the `*`). At most 256 characters and 16 words; at least one word.
 - A key restricted to channels lists only those channels; naming another is 403.
+- `min_severity=high` lists high and critical events: the order of SEVERITY_RANK, the one live
+  subscriptions and destinations use. It cannot be combined with `severity` (400): one of the
+  two would be redundant or the listing empty, and either is more likely a mistake.
 - `acknowledged=true` lists events someone acknowledged (SPEC §11), `false` the others; any
   other value is a 400.
 """
@@ -40,7 +43,7 @@ from eventgate.store.event_queries import (
     search_words,
 )
 
-LIST_PARAMETERS = ("limit", "active", "cursor", "topic", "severity", "channel_id", "thing_id", "event_type",
+LIST_PARAMETERS = ("limit", "active", "cursor", "topic", "severity", "min_severity", "channel_id", "thing_id", "event_type",
                    "since", "until", "q", "acknowledged")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -177,6 +180,16 @@ def _channels(channel_id: str | None, key: ApiKey) -> tuple[str, ...] | None:
     return (channel_id,)
 
 
+def _severities(values: dict[str, str]) -> tuple[str | None, tuple[str, ...] | None]:
+    """(severity, severities): one exact severity, or every severity at or above a minimum."""
+    if "severity" in values and "min_severity" in values:
+        raise bad_request("min_severity_invalid", "give severity (exactly) or min_severity (at least), not both",
+                          "min_severity")
+    if "min_severity" in values:
+        return None, rules.severities_at_least(rules.min_severity(values["min_severity"]))
+    return (rules.severity(values["severity"]) if "severity" in values else None), None
+
+
 def parse_listing(items: Iterable[tuple[str, str]], key: ApiKey) -> EventListing:
     """Validate `GET /events` query parameters for this key; raises DomainError (400/403)."""
     values = _single_values(items)
@@ -184,11 +197,13 @@ def parse_listing(items: Iterable[tuple[str, str]], key: ApiKey) -> EventListing
     topic = values.get("topic")
     if topic is not None and len(topic) > rules.MAX_TAG:
         raise bad_request("topic_too_long", f"topic must be at most {rules.MAX_TAG} characters", "topic")
+    severity, severities = _severities(values)
     query = EventListFilter(
         workspace_id=key.workspace_id,
         state=_state(values.get("active")),
         acknowledged=_acknowledged(values.get("acknowledged")),
-        severity=rules.severity(values["severity"]) if "severity" in values else None,
+        severity=severity,
+        severities=severities,
         channel_ids=_channels(values.get("channel_id"), key),
         thing_id=rules.token(values["thing_id"], "thing_id", 64) if "thing_id" in values else None,
         event_type=rules.type_code(values["event_type"]) if "event_type" in values else None,

@@ -63,8 +63,8 @@ class Dashboard {
     }
   }
 
-  signIn(key, identity) {
-    storeKey(key);
+  signIn(key, identity, { remember = false } = {}) {
+    storeKey(key, { remember });
     this.begin(key, identity);
   }
 

@@ -1,10 +1,16 @@
 // The live board: the workspace's events, newest first, from GET events (cursor pages,
 // loaded as the list scrolls), kept current by the live feed. Filters live in the URL's
-// fragment (#/?severity=high&q=disk) so a view can be bookmarked.
+// fragment (#/?severity=high&q=disk) so a view can be bookmarked. The severity filter is a
+// minimum, as in live subscriptions: `severity=high` shows high and critical events.
+//
+// Channel and type filters are pickers filled from the server when the key may list them
+// (admin keys list channels, a key restricted to channels knows its own, types:read lists the
+// registry); otherwise they stay text fields. Keys with events:write acknowledge and close
+// ongoing events from their rows.
 
 import { el, replaceChildren } from "./dom.js";
 import {
-  SEVERITIES, severityBadge, stateBadge, timeElement, refreshRelativeTimes, severityLabel, shortId,
+  SEVERITIES, atLeast, severityBadge, stateBadge, timeElement, refreshRelativeTimes, severityLabel, shortId,
 } from "./format.js";
 import { Overview } from "./overview.js";
 import { deliveryWarnings } from "./destinations.js";
@@ -34,7 +40,8 @@ function listParams(filters, cursor) {
   const params = { limit: PAGE_SIZE, cursor };
   if (searchTerms(filters.q)) params.q = filters.q;
   if (filters.state) params.active = filters.state === "ongoing" ? "true" : "false";
-  for (const name of ["acknowledged", "severity", "channel_id", "topic", "event_type"]) {
+  if (filters.severity) params.min_severity = filters.severity;
+  for (const name of ["acknowledged", "channel_id", "topic", "event_type"]) {
     if (filters[name]) params[name] = filters[name];
   }
   return params;
@@ -43,7 +50,7 @@ function listParams(filters, cursor) {
 /** The same test the server applies, for events that arrive live. */
 export function matches(event, filters) {
   if (filters.state && event.state !== filters.state) return false;
-  if (filters.severity && event.severity !== filters.severity) return false;
+  if (filters.severity && !atLeast(event.severity, filters.severity)) return false;
   if (filters.acknowledged && isAcknowledged(event) !== (filters.acknowledged === "true")) return false;
   if (filters.channel_id && event.channel_id !== filters.channel_id) return false;
   if (filters.topic && !(event.tags || []).includes(filters.topic)) return false;
@@ -78,6 +85,21 @@ function option(value, label, selected) {
   return el("option", { value, selected: value === selected }, label);
 }
 
+/** The severity filter's words: a minimum, so every severity but the highest says "or above". */
+function minimumLabel(severity) {
+  return severity === SEVERITIES[0] ? severityLabel(severity) : `${severityLabel(severity)} or above`;
+}
+
+/** A select of `choices` ([value, label]) that keeps `current` even when the list lacks it. */
+function picker(name, anyLabel, choices, current) {
+  const known = new Set(choices.map(([value]) => value));
+  const extra = current && !known.has(current) ? [[current, current]] : [];
+  return el("select", { name }, option("", anyLabel, current || ""),
+    [...choices, ...extra].map(([value, label]) => option(value, label, current)));
+}
+
+const ACTION_WORDS = { acknowledge: "Acknowledge", close: "Close" };
+
 export class BoardView {
   constructor(context, params) {
     this.context = context;
@@ -92,6 +114,7 @@ export class BoardView {
     this.loading = false;
     this.generation = 0; // bumps on every filter change; stale pages are dropped
     this.overview = context.identity.effective_scopes.includes("events:read") ? new Overview(this.api) : null;
+    this.canAct = context.hasScope("events:write");
     this.channelNames = new Map();
     this.channelsLoaded = this.loadChannelNames();
     this.onFrame = (frame) => this.applyFrame(frame.detail);
@@ -106,11 +129,13 @@ export class BoardView {
       on: { click: () => (this.trimmed ? this.reload() : this.loadPage()) } }, "Load older events");
     this.sentinel = el("div", { class: "sentinel", "aria-hidden": "true" });
     this.warnings = el("div", { class: "delivery-warnings" });
+    this.actionMessage = el("p", { class: "action-message error", role: "alert" });
     this.root = el("div", { class: "board" },
       this.warnings,
       this.overview ? this.overview.root : null,
       this.filterForm(),
-      el("section", { class: "events", "aria-label": "Events" }, this.list, this.status, this.more, this.sentinel));
+      el("section", { class: "events", "aria-label": "Events" }, this.actionMessage, this.list, this.status, this.more,
+        this.sentinel));
     container.append(this.root);
     if (this.overview) this.overview.start();
     this.feed?.addEventListener("frame", this.onFrame);
@@ -147,24 +172,27 @@ export class BoardView {
     this.hint = el("span", { id: "search-hint", class: "hint muted" });
     const state = el("select", { name: "state" }, option("", "Any state", f.state || ""),
       option("ongoing", "Ongoing", f.state), option("closed", "Closed", f.state));
-    const acknowledged = el("select", { name: "acknowledged" }, option("", "Acknowledged or not", f.acknowledged || ""),
+    const acknowledged = el("select", { name: "acknowledged" }, option("", "Either", f.acknowledged || ""),
       option("false", "Unacknowledged", f.acknowledged), option("true", "Acknowledged", f.acknowledged));
-    const severity = el("select", { name: "severity" }, option("", "Any severity", f.severity || ""),
-      SEVERITIES.map((s) => option(s, severityLabel(s), f.severity)));
-    const channel = el("input", { type: "text", name: "channel_id", value: f.channel_id || "",
-      placeholder: "Channel id", list: "channel-options", autocomplete: "off", spellcheck: "false" });
+    const severity = el("select", { name: "severity", title: "The lowest severity shown" },
+      option("", "Any severity", f.severity || ""), SEVERITIES.map((s) => option(s, minimumLabel(s), f.severity)));
+    // Text fields until the server's lists arrive (or for keys that cannot read them).
+    this.channelField = el("span", { class: "picker" }, el("input", { type: "text", name: "channel_id",
+      value: f.channel_id || "", placeholder: "Channel id", list: "channel-options", autocomplete: "off",
+      spellcheck: "false" }));
     const topic = el("input", { type: "text", name: "topic", value: f.topic || "", placeholder: "Tag",
       list: "topic-options", autocomplete: "off" });
-    const type = el("input", { type: "text", name: "event_type", value: f.event_type || "", placeholder: "Type code",
-      list: "type-options", autocomplete: "off", spellcheck: "false" });
+    this.typeField = el("span", { class: "picker" }, el("input", { type: "text", name: "event_type",
+      value: f.event_type || "", placeholder: "Type code", list: "type-options", autocomplete: "off",
+      spellcheck: "false" }));
     this.channelOptions = el("datalist", { id: "channel-options" });
     this.topicOptions = el("datalist", { id: "topic-options" });
     this.typeOptions = el("datalist", { id: "type-options" });
     const form = el("form", { class: "filters", role: "search", "aria-label": "Filter events",
       on: { submit: (event) => { event.preventDefault(); this.readForm(form, true); } } },
     field("Search", this.search), field("State", state), field("Acknowledged", acknowledged),
-    field("Severity", severity), field("Channel", channel),
-    field("Tag", topic), field("Type", type),
+    field("Severity", severity), field("Channel", this.channelField),
+    field("Tag", topic), field("Type", this.typeField),
     el("div", { class: "filter-actions" },
       el("button", { type: "submit", class: "button" }, "Apply"),
       el("button", { type: "button", class: "button secondary", on: { click: () => this.clearFilters(form) } },
@@ -189,29 +217,44 @@ export class BoardView {
     this.filterSummary.textContent = count ? `(${count} active)` : "";
   }
 
+  /** Turn the channel and type fields into pickers once the server has said what there is. */
   async fillSuggestions() {
-    const scopes = this.context.identity.effective_scopes;
-    if (scopes.includes("types:read")) {
+    if (this.context.hasScope("types:read")) {
       try {
         const reply = await this.api.get("api/b/v2/events", { page: 1, per_page: 100 });
-        replaceChildren(this.typeOptions, reply.data.filter((t) => t.type !== "SYSTEM")
-          .map((t) => el("option", { value: t.code }, t.name)));
+        const types = (reply.data || []).filter((t) => t.type !== "SYSTEM");
+        const label = (t) => (t.name && t.name !== t.code ? `${t.name} (${t.code})` : t.code);
+        if (types.length && (reply.pagination?.total_pages || 1) <= 1) {
+          replaceChildren(this.typeField, picker("event_type", "Any type", types.map((t) => [t.code, label(t)]),
+            this.filters.event_type));
+        } else {
+          // More types than one page: a list would hide some, so the field stays, with suggestions.
+          replaceChildren(this.typeOptions, types.map((t) => el("option", { value: t.code }, label(t))));
+        }
       } catch {
-        // suggestions are a convenience
+        // the text field stays: a type code can still be typed
       }
     }
     await this.channelsLoaded;
-    replaceChildren(this.channelOptions, [...this.channelNames].map(([id, name]) => el("option", { value: id }, name)));
+    if (this.channelNames.size) {
+      replaceChildren(this.channelField, picker("channel_id", "Any channel", [...this.channelNames]
+        .map(([id, name]) => [id, name || id]), this.filters.channel_id));
+    }
   }
 
-  /** Channel names (admin keys can list them) so that rows name their channel. */
+  /** The channels this key can see, by name where it may list them: an admin key lists the
+   * workspace's channels; a key restricted to channels knows their ids; other keys know none
+   * (rows then show channel ids, and the channel filter stays a text field). */
   async loadChannelNames() {
-    if (!this.context.identity.effective_scopes.includes("admin")) return;
-    try {
-      for (const channel of await this.context.listChannels()) this.channelNames.set(channel.channel_id, channel.name);
-    } catch {
-      // rows show channel ids instead
+    if (this.context.hasScope("admin")) {
+      try {
+        for (const channel of await this.context.listChannels()) this.channelNames.set(channel.channel_id, channel.name);
+        return;
+      } catch {
+        // fall back to what the key itself says
+      }
     }
+    for (const id of this.context.identity.channel_ids || []) this.channelNames.set(id, "");
   }
 
   readForm(form, immediate) {
@@ -343,12 +386,17 @@ export class BoardView {
     this.order.splice(this.order.indexOf(id), 1);
   }
 
+  /** Suggestions for the text fields from what the board has shown: tags, and channel ids and
+   * type codes for keys that cannot list channels or types. */
   remember(event) {
-    for (const tag of event.tags || []) {
-      if (![...this.topicOptions.options].some((o) => o.value === tag) && this.topicOptions.options.length < 200) {
-        this.topicOptions.append(el("option", { value: tag }));
+    const suggest = (list, value) => {
+      if (value && list.options.length < 200 && ![...list.options].some((o) => o.value === value)) {
+        list.append(el("option", { value }));
       }
-    }
+    };
+    for (const tag of event.tags || []) suggest(this.topicOptions, tag);
+    if (!this.channelNames.size) suggest(this.channelOptions, event.channel_id);
+    if (this.typeField.querySelector("input")) suggest(this.typeOptions, event.event_type);
   }
 
   /** A live operation: place, update or remove its event; never a second row for one event. */
@@ -390,6 +438,49 @@ export class BoardView {
     this.exhausted = true; // the cursor no longer follows the last row shown
   }
 
+  /** Acknowledge or close from the row; the reply (and the live feed) updates it in place. */
+  async act(eventId, action, button) {
+    if (action === "close" && !window.confirm("Close this event? It is marked resolved.")) return;
+    for (const node of button.parentNode.querySelectorAll("button")) node.disabled = true;
+    this.actionMessage.textContent = "";
+    try {
+      const reply = await this.api.post(`events/${encodeURIComponent(eventId)}/${action}`);
+      if (reply?.data) this.applyEvent(reply.data);
+      // The row was rebuilt: keep the keyboard where it was, on this event.
+      if (!button.isConnected && document.activeElement === document.body) {
+        this.rows.get(eventId)?.node.querySelector(".row-title")?.focus();
+      }
+    } catch (error) {
+      this.actionMessage.textContent = `Could not ${action} the event: ${error.message}`;
+      if (button.isConnected) for (const node of button.parentNode.querySelectorAll("button")) node.disabled = false;
+    }
+  }
+
+  /** An event as the API returned it: newer than the row shows, it replaces the row, or takes
+   * it off the board when it no longer matches the filters. */
+  applyEvent(event) {
+    const known = this.rows.get(event.id);
+    if (!known || (known.event.seq || 0) >= (event.seq || 0)) return;
+    if (!matches(event, this.filters)) {
+      this.remove(event.id);
+      this.updateStatus();
+      return;
+    }
+    this.update(event.id, event);
+  }
+
+  actionButtons(event) {
+    if (!this.canAct || event.state !== "ongoing") return null;
+    const button = (action, label) => el("button", {
+      type: "button", class: "button secondary small-button", dataset: { action },
+      "aria-label": `${label}: ${event.title || "event"}`,
+      on: { click: (click) => this.act(event.id, action, click.currentTarget) },
+    }, label);
+    return el("div", { class: "row-act" },
+      isAcknowledged(event) ? null : button("acknowledge", ACTION_WORDS.acknowledge),
+      button("close", ACTION_WORDS.close));
+  }
+
   rowNode(event, fresh) {
     const tags = (event.tags || []).slice(0, 8);
     const href = `#/events/${encodeURIComponent(event.id)}`;
@@ -398,15 +489,15 @@ export class BoardView {
         event.state === "closed" ? "is-closed" : "is-ongoing", fresh ? "is-fresh" : null],
       dataset: { eventId: event.id, state: event.state || "", severity: event.severity || "" },
     },
-    el("div", { class: "row-badges" }, severityBadge(event.severity), stateBadge(event.state),
-      event.state === "ongoing" && isAcknowledged(event)
-        ? el("span", { class: ["badge", "ack-badge"], title: `Acknowledged by ${event.acknowledged_by || "someone"}` },
-          "acknowledged")
-        : null),
+    el("div", { class: "row-badges" }, severityBadge(event.severity), stateBadge(event.state)),
     el("div", { class: "row-main" },
-      el("a", { class: "row-title", href }, event.title || "(untitled)"),
-      el("p", { class: "row-message" }, event.message || ""),
+      el("a", { class: "row-title", href, title: event.title || "" }, event.title || "(untitled)"),
+      el("p", { class: "row-message", title: event.message || "" }, event.message || ""),
       el("div", { class: "row-meta" },
+        event.state === "ongoing" && isAcknowledged(event)
+          ? el("span", { class: ["badge", "ack-badge"], title: `Acknowledged by ${event.acknowledged_by || "someone"}` },
+            "acknowledged")
+          : null,
         event.status ? el("span", { class: "status-text", title: "Status set by the producer" }, event.status) : null,
         event.event_type ? el("span", { class: "chip type-chip", title: "Event type" }, event.event_type) : null,
         tags.map((tag) => el("span", { class: "chip tag-chip", title: "Tag" }, tag)),
@@ -416,6 +507,7 @@ export class BoardView {
       el("span", { class: "muted" }, "created "), timeElement(event.created_at),
       event.updated_at && event.updated_at !== event.created_at
         ? el("span", { class: "updated" }, el("span", { class: "muted" }, " · updated "), timeElement(event.updated_at))
-        : null));
+        : null),
+    this.actionButtons(event));
   }
 }

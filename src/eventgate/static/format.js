@@ -3,6 +3,14 @@
 import { el } from "./dom.js";
 
 export const SEVERITIES = ["critical", "high", "normal", "low"];
+// The order live subscriptions and `GET /events?min_severity=` use (domain/fields.py SEVERITY_RANK);
+// an event without a severity counts as normal, as it does on the server.
+export const SEVERITY_RANK = { low: 0, normal: 1, high: 2, critical: 3 };
+
+/** Is `severity` at `minimum` or above? */
+export function atLeast(severity, minimum) {
+  return (SEVERITY_RANK[severity || "normal"] ?? SEVERITY_RANK.normal) >= SEVERITY_RANK[minimum];
+}
 const SEVERITY_LABEL = { critical: "Critical", high: "High", normal: "Normal", low: "Low" };
 
 /** A Unix time in seconds → Date (or null). */

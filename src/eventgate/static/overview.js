@@ -5,9 +5,10 @@
 import { el, svg, replaceChildren } from "./dom.js";
 import { SEVERITIES, hourLabel, severityLabel, absoluteTime } from "./format.js";
 
-const WIDTH = 720;
-const HEIGHT = 180;
-const PAD = { top: 12, right: 8, bottom: 30, left: 32 };
+// Wide and short: the board's events, not the chart, should fill the screen.
+const WIDTH = 960;
+const HEIGHT = 104;
+const PAD = { top: 8, right: 8, bottom: 24, left: 32 };
 
 function niceMax(value) {
   if (value <= 4) return 4;

@@ -1,4 +1,5 @@
-// Signing in with an API key: checked against GET whoami, then kept in sessionStorage.
+// Signing in with an API key: checked against GET whoami, then kept in this tab (sessionStorage),
+// or on this device (localStorage) when the person ticks "Remember me on this device".
 
 import { el } from "./dom.js";
 import { identify } from "./api.js";
@@ -14,6 +15,8 @@ export class SignInView {
       autocomplete: "off", spellcheck: "false", autofocus: true, "aria-describedby": "key-help" });
     const error = el("p", { class: "error", role: "alert", id: "signin-error" });
     const button = el("button", { type: "submit", class: "button" }, "Sign in");
+    const remember = el("input", { id: "remember-key", name: "remember", type: "checkbox",
+      "aria-describedby": "remember-help" });
     const form = el("form", { class: "signin card", on: { submit: async (event) => {
       event.preventDefault();
       const key = input.value.trim();
@@ -22,7 +25,7 @@ export class SignInView {
       error.textContent = "";
       try {
         const identity = await identify(key);
-        this.context.signIn(key, identity);
+        this.context.signIn(key, identity, { remember: remember.checked });
       } catch (failure) {
         error.textContent = failure.status === 401
           ? "This key is unknown, revoked or expired."
@@ -38,7 +41,11 @@ export class SignInView {
     input,
     el("p", { id: "key-help", class: "muted" },
       "Create one with ", el("code", null, "eventgate key create --user you"),
-      ". The key stays in this browser tab only and is forgotten when you close it."),
+      ". Unless you ask to be remembered, the key stays in this browser tab only and is forgotten when you "
+      + "close it."),
+    el("label", { class: "check remember" }, remember, "Remember me on this device"),
+    el("p", { id: "remember-help", class: "muted small" },
+      "Keeps the key in this browser, for new tabs too, until you sign out. Only on a device no one else uses."),
     error,
     button);
     container.append(form);

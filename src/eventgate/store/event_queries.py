@@ -12,7 +12,7 @@ one. Both keys are immutable, so paging while the table is written to never show
 twice and never skips one that existed when paging began.
 
 Which index answers each filter (single filters; combinations let the planner choose):
-state / severity / channel_id / thing_id / event_type → (workspace_id, <column>, pk);
+state / severity (a minimum severity is an IN list on the same index) / channel_id / thing_id / event_type → (workspace_id, <column>, pk);
 topic → event_tags (workspace_id, tag, event_pk), ordered by event_pk; acknowledged → no
 index of its own (the pk order with the other filters' indexes; usually combined with state); since/until →
 (workspace_id, created_at); q → on SQLite the FTS5 word index `events_fts`, walked in rowid
@@ -62,6 +62,7 @@ class EventListFilter:
     state: str | None = None
     acknowledged: bool | None = None  # someone acknowledged it (acknowledged_at is set), or not
     severity: str | None = None
+    severities: tuple[str, ...] | None = None  # any of these (a minimum severity, spelled out)
     channel_ids: tuple[str, ...] | None = None
     thing_id: str | None = None
     event_type: str | None = None
@@ -120,6 +121,8 @@ def page_statement(dialect: str, query: EventListFilter, after: PagePosition | N
         conditions.append(events.c.state == query.state)
     if query.severity is not None:
         conditions.append(events.c.severity == query.severity)
+    if query.severities is not None:
+        conditions.append(events.c.severity.in_(query.severities))
     if query.acknowledged is not None:
         conditions.append(events.c.acknowledged_at.is_not(None) if query.acknowledged
                           else events.c.acknowledged_at.is_(None))
