@@ -20,6 +20,7 @@ from eventgate.delivery.dispatcher import INGEST_BUSY_PENDING, DispatchSettings,
 from eventgate.delivery.outbound_http import AddressPolicy
 from eventgate.hub import Hub
 from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory, SharedAttempts
+from eventgate.service.channel_streams import DeletedChannelSweep
 from eventgate.service.channel_tokens import ChannelTokenDirectory
 from eventgate.service.event_reads import EventReader
 from eventgate.service.keys import KeyDirectory
@@ -45,6 +46,7 @@ class Runtime:
     keys: KeyDirectory
     reader: EventReader
     channel_tokens: ChannelTokenDirectory
+    deleted_channels: DeletedChannelSweep
     commit_listeners: list[Callable[[list[CommittedOperation]], None]] = field(default_factory=list)
     # Live delivery: the broker carries committed operations between processes, the hub fans
     # them out to this process's subscribers.
@@ -77,7 +79,7 @@ class Runtime:
             settings=settings, database=database, writer=writer, maintenance=maintenance, directory=directory,
             authenticator=authenticator, lifecycle=LifecycleService(writer, authenticator),
             keys=KeyDirectory(database), reader=EventReader(database),
-            channel_tokens=ChannelTokenDirectory(database),
+            channel_tokens=ChannelTokenDirectory(database), deleted_channels=DeletedChannelSweep(database),
         )
         writer.on_commit = runtime._committed
         runtime.broker = open_broker(settings.broker_url)
@@ -103,6 +105,7 @@ class Runtime:
         if self.hub is not None:
             await self.hub.start()
         self.keys.start(self.hub)
+        self.deleted_channels.start(self.hub)
         if self.dispatcher is not None:
             await self.dispatcher.start()
         settings = self.settings
@@ -120,6 +123,7 @@ class Runtime:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.keys.stop()
+        await self.deleted_channels.stop()
         if self.hub is not None:
             await self.hub.stop()
         await anyio.to_thread.run_sync(self.writer.stop)
