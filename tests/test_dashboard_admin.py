@@ -145,3 +145,84 @@ def test_system_types_offer_no_delete(page, server, workspace):
     system_row = page.locator('tr[data-code="event_created"]')
     expect(system_row).to_contain_text("read-only")
     expect(system_row.get_by_role("button")).to_have_count(0)
+
+
+# -- destinations: escalation --------------------------------------------------------------------
+
+
+def create_destination(workspace: Workspace, name: str, url: str, **fields) -> dict:  # noqa: ANN003
+    reply = workspace.api.post("/admin/destinations", json={"name": name, "kind": "webhook", "url": url,
+                                                            "enabled": False, **fields})
+    assert reply.status_code == 201, reply.text
+    return reply.json()["data"]
+
+
+def destination_named(workspace: Workspace, name: str) -> dict:
+    return next(d for d in workspace.api.get("/admin/destinations").json()["data"] if d["name"] == name)
+
+
+def test_a_destination_created_with_reminders_and_escalation(page, server, workspace, receiver):
+    pager = create_destination(workspace, "pager", receiver.url + "/pager")
+    sign_in(page, server, workspace.key, "#/admin/destinations")
+    expect(page.locator(f'tr[data-destination-id="{pager["id"]}"]')).to_contain_text("none")
+    page.fill("input[name=destination_name]", "ops")
+    page.fill("input[name=url]", receiver.url + "/ops")
+    page.get_by_label("Remind every").fill("15m")
+    page.get_by_label("Escalate after").fill("1h30m")
+    page.get_by_label("Escalate to").select_option(label="pager")
+    page.click("text=Create destination")
+    page.locator("dialog.secret-dialog").get_by_role("button", name="Done").click()
+    ops = destination_named(workspace, "ops")
+    assert (ops["repeat_every"], ops["escalate_after"], ops["escalate_to"]) == (900, 5400, pager["id"])
+    expect(page.locator(f'tr[data-destination-id="{ops["id"]}"] .destination-escalation')).to_have_text(
+        "remind every 15m · escalate after 1h30m to pager")
+
+
+def test_editing_a_destination_changes_its_schedule_and_keeps_its_url(page, server, workspace, receiver):
+    pager = create_destination(workspace, "pager", receiver.url + "/pager")
+    ops = create_destination(workspace, "ops", receiver.url + "/ops", repeat_every=900, escalate_after=1800,
+                             escalate_to=pager["id"], filter={"severity": "high", "tags": ["home"]})
+    sign_in(page, server, workspace.key, "#/admin/destinations")
+    page.get_by_role("button", name="Edit: ops").click()
+    form = page.locator("form.destination-form")
+    expect(form.locator("h2")).to_have_text("Edit destination “ops”")
+    expect(page.get_by_label("Remind every")).to_have_value("15m")
+    expect(page.get_by_label("Escalate after")).to_have_value("30m")
+    expect(page.get_by_label("Escalate to")).to_have_value(pager["id"])
+    expect(page.locator("select[name=severity]")).to_have_value("high")
+    expect(page.locator("input[name=tags]")).to_have_value("home")
+    # A destination cannot escalate to itself: it is not among the choices.
+    expect(page.get_by_label("Escalate to").locator(f'option[value="{ops["id"]}"]')).to_have_count(0)
+    page.get_by_label("Remind every").fill("1h")
+    page.get_by_label("Escalate after").fill("")
+    page.get_by_label("Escalate to").select_option("")
+    form.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#destinations-status")).to_have_text("Destination “ops” saved.")
+    expect(form.locator("h2")).to_have_text("New destination")
+    changed = destination_named(workspace, "ops")
+    assert (changed["repeat_every"], changed["escalate_after"], changed["escalate_to"]) == (3600, None, None)
+    assert changed["url"] == receiver.url + "/ops" and changed["filter"] == {"severity": "high", "tags": ["home"]}
+    expect(page.locator(f'tr[data-destination-id="{ops["id"]}"] .destination-escalation')).to_have_text(
+        "remind every 1h")
+
+
+def test_a_bad_duration_is_explained_and_nothing_is_created(page, server, workspace, receiver):
+    sign_in(page, server, workspace.key, "#/admin/destinations")
+    page.fill("input[name=destination_name]", "ops")
+    page.fill("input[name=url]", receiver.url + "/ops")
+    page.get_by_label("Remind every").fill("15 minutes")
+    page.click("text=Create destination")
+    alert = page.locator("form.destination-form [role=alert]")
+    expect(alert).to_have_text("Remind every: write a duration such as 15m, 1h or 1h30m.")
+    page.get_by_label("Remind every").fill("30s")
+    page.click("text=Create destination")
+    expect(alert).to_contain_text("from 60")  # the server's rule: a minute to a week
+    assert workspace.api.get("/admin/destinations").json()["data"] == []
+
+
+def test_a_filter_naming_a_deleted_channel_says_so(page, server, workspace, receiver):
+    doomed = server.create_channel(workspace_id=workspace.id, name="old-shed")
+    create_destination(workspace, "ops", receiver.url + "/ops", filter={"channel_id": [doomed]})
+    assert workspace.api.delete(f"/admin/channels/{doomed}").status_code == 204
+    sign_in(page, server, workspace.key, "#/admin/destinations")
+    expect(page.locator("tr[data-destination-id]")).to_contain_text(f"channels {doomed} (deleted)")
