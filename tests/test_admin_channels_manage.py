@@ -13,10 +13,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from eventgate.client import Client, StreamEnded
 from eventgate.store.schema import channel_tokens
 from tests.conftest import PASSWORD
 from tests.helpers import body_form, error_code
 from tests.live_client import close_code, read_events, subscribe, welcome
+from tests.test_client import Collector
 from tests.test_key_revocation import DEADLINE, sse
 
 CHANNEL_DELETED = 4004
@@ -170,6 +172,20 @@ def test_a_delete_from_the_command_line_ends_the_servers_streams_too(server, wor
         assert result.returncode == 0, result.stderr
         code, reason, _ = close_code(ws, timeout=DEADLINE)
     assert (code, reason) == (CHANNEL_DELETED, "channel deleted")
+
+
+def test_the_python_client_stops_following_a_deleted_channel(server, admin, workspace):
+    channel = server.create_channel(workspace_id=workspace)
+    key = server.create_key(("subscribe",), workspace_id=workspace)
+    with Client(server.base_url, key=key) as client:
+        collector = Collector(client.subscribe(channel_id=channel))
+        collector.start()
+        produce(server, channel)
+        collector.wait_for(1)
+        assert admin.delete(f"/admin/channels/{channel}").status_code == 204
+        collector.join(DEADLINE)
+    assert not collector.is_alive()
+    assert isinstance(collector.error, StreamEnded) and collector.error.code == "channel_deleted", collector.error
 
 
 # -- rotating to a chosen password ---------------------------------------------------------------
