@@ -64,8 +64,10 @@ def test_renaming_keeps_the_channels_id_password_tokens_and_events(server, admin
     assert admin.get(f"/events/{event_id}").json()["data"]["channel_id"] == channel
 
 
-@pytest.mark.parametrize("body, code", [({}, "name_required"), ({"name": ""}, "name_invalid"),
-                                        ({"name": "x" * 129}, "name_too_long"), ({"name": "x", "id": 1}, "unknown_field")])
+@pytest.mark.parametrize("body, code", [
+    ({}, "name_required"), ({"name": ""}, "name_invalid"), ({"name": "x" * 129}, "name_too_long"),
+    ({"name": "x", "id": 1}, "unknown_field"),
+])
 def test_a_bad_rename_is_400_and_changes_nothing(server, admin, workspace, body, code):
     channel = server.create_channel(workspace_id=workspace, name="garage")
     reply = admin.patch(f"/admin/channels/{channel}", json=body)

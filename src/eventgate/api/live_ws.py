@@ -3,7 +3,8 @@
 Auth and filters are checked before the upgrade, so a refused subscription is a plain HTTP
 error in the seed-004 shape. After the upgrade the hub streams frames; this module only
 moves them to the socket and closes it the way the contract says (4008 for a slow consumer,
-naming the last seq sent; 1012 when the server stops; 4001 when the key is revoked or expires; 4004 when every channel it is limited to is deleted).
+naming the last seq sent; 1012 when the server stops; 4001 when the key is revoked or expires;
+4004 when every channel it is limited to is deleted).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 // (webhooks, Apprise URLs), their filter, their escalation schedule (reminders, and escalating
 // to another destination, SPEC §11), their state, a test message, the webhook secret (shown
 // once, at creation and rotation) and the recent delivery attempts, each of which can be sent
-// again. One form creates a destination or, after "Edit", changes one. Also the board's warning when a destination fails or was disabled by
-// eventgate. All of it needs an unrestricted admin key; others get 403 and see nothing.
+// again. One form creates a destination or, after "Edit", changes one. Also the board's
+// warning when a destination fails or was disabled by eventgate. All of it needs an unrestricted admin key; others get 403 and see nothing.
 //
 // admin.js imports this module for its tab, and this module takes the shared form helpers
 // from admin.js: both are only used once the page runs, so the cycle is harmless.
