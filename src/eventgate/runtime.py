@@ -21,6 +21,7 @@ from eventgate.delivery.outbound_http import AddressPolicy
 from eventgate.hub import Hub
 from eventgate.ingest_load import IngestLoad
 from eventgate.service.channel_access import ChannelAuthenticator, ChannelDirectory, SharedAttempts
+from eventgate.service.channel_streams import DeletedChannelSweep
 from eventgate.service.channel_tokens import ChannelTokenDirectory
 from eventgate.service.event_reads import EventReader
 from eventgate.service.keys import KeyDirectory
@@ -46,6 +47,7 @@ class Runtime:
     keys: KeyDirectory
     reader: EventReader
     channel_tokens: ChannelTokenDirectory
+    deleted_channels: DeletedChannelSweep
     ingest_load: IngestLoad = field(default_factory=IngestLoad)
     commit_listeners: list[Callable[[list[CommittedOperation]], None]] = field(default_factory=list)
     # Live delivery: the broker carries committed operations between processes, the hub fans
@@ -79,7 +81,7 @@ class Runtime:
             settings=settings, database=database, writer=writer, maintenance=maintenance, directory=directory,
             authenticator=authenticator, lifecycle=LifecycleService(writer, authenticator),
             keys=KeyDirectory(database), reader=EventReader(database),
-            channel_tokens=ChannelTokenDirectory(database),
+            channel_tokens=ChannelTokenDirectory(database), deleted_channels=DeletedChannelSweep(database),
         )
         writer.on_commit = runtime._committed
         runtime.broker = open_broker(settings.broker_url)
@@ -105,6 +107,7 @@ class Runtime:
         if self.hub is not None:
             await self.hub.start()
         self.keys.start(self.hub)
+        self.deleted_channels.start(self.hub)
         if self.dispatcher is not None:
             await self.dispatcher.start()
         settings = self.settings
@@ -122,6 +125,7 @@ class Runtime:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.keys.stop()
+        await self.deleted_channels.stop()
         if self.hub is not None:
             await self.hub.stop()
         await anyio.to_thread.run_sync(self.writer.stop)

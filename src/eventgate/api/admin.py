@@ -292,7 +292,8 @@ async def rename_channel(request: Request) -> Response:
 
 
 async def delete_channel(request: Request) -> Response:
-    """Delete a channel (scope admin) → 204. Its events stay; the default channel cannot be deleted."""
+    """Delete a channel (scope admin) → 204. Its events stay, its tokens go, its live streams end;
+    the default channel cannot be deleted."""
     try:
         key, channel_id = await _channel_key(request)
         await anyio.to_thread.run_sync(_administration(request).delete_channel, key.workspace_id, channel_id)
@@ -300,6 +301,7 @@ async def delete_channel(request: Request) -> Response:
         return failure(error)
     request.app.state.runtime.directory.invalidate(channel_id)
     request.app.state.runtime.channel_tokens.forget_channel(channel_id)
+    request.app.state.runtime.deleted_channels.deleted(channel_id)
     return Response(status_code=204)
 
 

@@ -5,7 +5,8 @@ a browser's EventSource resumes exactly through Last-Event-ID (which wins over `
 welcome carries the id the stream starts from, so a stream dropped before its first event
 resumes without a gap too. A slow consumer gets a final `event: close` message naming the
 last seq sent, then the stream ends; EventSource then reconnects and resumes by itself. When
-the key is revoked or expires the final `event: close` says so (code 4001) and the stream ends.
+the key is revoked or expires the final `event: close` says so (code 4001), as it does when
+every channel the stream is limited to is deleted (4004), and the stream ends.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from starlette.types import Receive, Scope, Send
 from eventgate.api.key_auth import require_key
 from eventgate.api.live_errors import live_error
 from eventgate.api.live_closing import (
-    KEY_ENDED_CODE,
-    KEY_ENDED_REASONS,
+    ENDED_FOR_GOOD,
     SERVICE_RESTART_CODE,
     SLOW_CONSUMER_CODE,
     slow_close_deadline,
@@ -89,8 +89,8 @@ def _close_of(reason: str, subscriber: Subscriber) -> tuple[int, str] | None:
         return SLOW_CONSUMER_CODE, slow_consumer_reason(subscriber)
     if reason == SHUTDOWN:
         return SERVICE_RESTART_CODE, "server stopping; resume with Last-Event-ID"
-    if reason in KEY_ENDED_REASONS:
-        return KEY_ENDED_CODE, KEY_ENDED_REASONS[reason]
+    if reason in ENDED_FOR_GOOD:
+        return ENDED_FOR_GOOD[reason]
     return None
 
 

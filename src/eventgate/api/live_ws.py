@@ -3,7 +3,8 @@
 Auth and filters are checked before the upgrade, so a refused subscription is a plain HTTP
 error in the seed-004 shape. After the upgrade the hub streams frames; this module only
 moves them to the socket and closes it the way the contract says (4008 for a slow consumer,
-naming the last seq sent; 1012 when the server stops; 4001 when the key is revoked or expires).
+naming the last seq sent; 1012 when the server stops; 4001 when the key is revoked or expires;
+4004 when every channel it is limited to is deleted).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from eventgate.api.envelope import JSONResponse
 from eventgate.api.key_auth import require_key
 from eventgate.api.live_closing import (
     INTERNAL_ERROR_CODE,
-    KEY_ENDED_CODE,
-    KEY_ENDED_REASONS,
+    ENDED_FOR_GOOD,
     SERVICE_RESTART_CODE,
     SLOW_CONSUMER_CODE,
     slow_close_deadline,
@@ -96,8 +96,8 @@ async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ign
                 await websocket.close(SLOW_CONSUMER_CODE, slow_consumer_reason(subscriber))
             elif reason == SHUTDOWN:
                 await websocket.close(SERVICE_RESTART_CODE, "server stopping; resume with since")
-            elif reason in KEY_ENDED_REASONS:
-                await websocket.close(KEY_ENDED_CODE, KEY_ENDED_REASONS[reason])
+            elif reason in ENDED_FOR_GOOD:
+                await websocket.close(*ENDED_FOR_GOOD[reason])
     except (TimeoutError, WebSocketDisconnect, OSError):
         # The peer went away, or stopped reading for good.
         pass

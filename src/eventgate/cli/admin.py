@@ -142,6 +142,20 @@ def channel_list(workspace: str, database_url: str, as_json: bool) -> None:
     emit(as_json, {"channels": found}, "\n".join(lines) if lines else "(no channels)")
 
 
+@channel.command("rename")
+@click.argument("channel_id")
+@click.option("--name", required=True, help="The new name (1-128 characters).")
+@workspace_option
+@database_url_option
+@json_option
+def channel_rename(channel_id: str, name: str, workspace: str, database_url: str, as_json: bool) -> None:
+    """Rename a channel; its id, password, tokens and events stay as they are."""
+    administration = _administration(database_url)
+    workspace_id = _workspace_id(administration, workspace)
+    renamed = _run(lambda: administration.rename_channel(workspace_id, channel_id, name))
+    emit(as_json, renamed, f"renamed {channel_id} to {renamed['name']}")
+
+
 @channel.command("rotate-password")
 @click.argument("channel_id")
 @click.option("--password", default=None, help="The new password (8-128 characters); default: generate one.")
@@ -169,9 +183,11 @@ def channel_rotate_password(channel_id: str, password: str | None, workspace: st
 @database_url_option
 @json_option
 def channel_delete(channel_id: str, yes: bool, workspace: str, database_url: str, as_json: bool) -> None:
-    """Delete a channel (not the default one). Its events and their timelines stay readable."""
+    """Delete a channel (not the default one) and its tokens. Its events and their timelines stay
+    readable; live streams limited to it end."""
     if not yes:
-        click.confirm(f"Delete channel {channel_id}? Its producers will no longer be able to write", abort=True)
+        click.confirm(f"Delete channel {channel_id}? Its producers and tokens will no longer be able to write "
+                      "(its events stay)", abort=True)
     administration = _administration(database_url)
     workspace_id = _workspace_id(administration, workspace)
     _run(lambda: administration.delete_channel(workspace_id, channel_id))

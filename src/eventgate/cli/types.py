@@ -1,4 +1,4 @@
-"""`eventgate type list|create|activate|deactivate`: the event-type registry from the command line.
+"""`eventgate type list|create|activate|deactivate|delete`: the event-type registry on the command line.
 
 The same rules as the HTTP registry (service.event_types): codes 1-64 of [A-Za-z0-9_], unique
 per workspace ignoring case; SYSTEM types are read-only.
@@ -111,3 +111,21 @@ def type_activate(type_ref: str, workspace: str, database_url: str, as_json: boo
 def type_deactivate(type_ref: str, workspace: str, database_url: str, as_json: bool) -> None:
     """Deactivate an event type: new events of it are refused (409 event_type_inactive)."""
     _set_active(type_ref, False, workspace, database_url, as_json)
+
+
+@event_type.command("delete")
+@click.argument("type_ref", metavar="CODE_OR_ID")
+@workspace_option
+@database_url_option
+@json_option
+def type_delete(type_ref: str, workspace: str, database_url: str, as_json: bool) -> None:
+    """Delete a CUSTOM event type that no stored event carries.
+
+    A type still in use is refused (its events would lose their type): deactivate it instead,
+    or delete those events first."""
+    from eventgate.service.event_types import delete_type, find_type
+
+    with _registry(database_url, workspace) as (database, workspace_id):
+        found = find_type(database, workspace_id, type_ref)
+        delete_type(database, workspace_id, found.id)
+    emit(as_json, {**found.view(), "deleted": True}, f"deleted {found.code} (id {found.id})")

@@ -16,6 +16,7 @@ from eventgate.client.errors import EventgateError, StreamEnded, error_from_answ
 
 # The close codes of the live routes (the server's api/live_closing.py).
 KEY_ENDED_CODE = 4001  # the stream's API key was revoked or expired: reconnecting cannot help
+CHANNEL_DELETED_CODE = 4004  # every channel the stream was limited to was deleted: neither can it
 SLOW_CONSUMER_CODE = 4008  # fell behind: resume with since
 # A refusal of the upgrade that another attempt cannot fix: bad key, bad filter, wrong URL.
 FINAL_STATUSES = frozenset({400, 401, 403, 404, 426})
@@ -95,4 +96,6 @@ class StreamPosition:
     def ended(close_code: int | None, reason: str | None) -> StreamEnded | None:
         if close_code == KEY_ENDED_CODE:
             return StreamEnded(reason or "api key revoked", status=None, code="api_key_ended")
+        if close_code == CHANNEL_DELETED_CODE:
+            return StreamEnded(reason or "channel deleted", status=None, code="channel_deleted")
         return None

@@ -41,7 +41,7 @@ from eventgate.hub.frames import (
 )
 from eventgate.hub.sequencer import WorkspaceSequencer
 from eventgate.hub.server_exit import watch_server_exit
-from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, Subscriber, joined
+from eventgate.hub.subscriber import CHANNEL_DELETED, DISCONNECTED, SHUTDOWN, Subscriber, joined
 from eventgate.metrics import registry
 from eventgate.store.database import Database
 from eventgate.store.streams import latest_seqs, operations_to_fill, operations_to_replay
@@ -265,6 +265,25 @@ class Hub:
             key = subscriber.key
             if key is not None and subscriber.ended is None and key.id in reasons:
                 subscriber.end(reasons[key.id])
+                ended += 1
+        return ended
+
+    def channels_in_use(self) -> set[str]:
+        """The channels this process's open streams are limited to (streams of every channel name none)."""
+        named: set[str] = set()
+        for subscriber in self.clients.values():
+            if subscriber.ended is None and subscriber.filter.channel_ids is not None:
+                named.update(subscriber.filter.channel_ids)
+        return named
+
+    def end_streams_of_channels(self, deleted: set[str]) -> int:
+        """End every open stream limited to channels that are all deleted (CHANNEL_DELETED); a
+        stream that also names a channel still there goes on. Returns how many ended."""
+        ended = 0
+        for subscriber in list(self.clients.values()):
+            channel_ids = subscriber.filter.channel_ids
+            if subscriber.ended is None and channel_ids and channel_ids <= deleted:
+                subscriber.end(CHANNEL_DELETED)
                 ended += 1
         return ended
 

@@ -20,6 +20,8 @@ SHUTDOWN = "shutdown"
 # The API key the subscription was opened with was revoked (or deleted), or it expired.
 KEY_REVOKED = "key_revoked"
 KEY_EXPIRED = "key_expired"
+# Every channel the subscription is limited to was deleted: nothing new can ever match it.
+CHANNEL_DELETED = "channel_deleted"
 
 
 class DirectConnection(Protocol):

@@ -8,8 +8,11 @@ each change is one transaction on the writer engine, so a check and the change i
 Secrets are returned once, by the call that made them: a new key, a generated channel
 password. Only hashes are stored.
 
-Decisions (docs/reference.md, "API keys and administration"): deleting a channel keeps its events and their timelines
-(history is not lost with the channel; its producers can no longer write); the default
+Decisions (docs/reference.md, "API keys and administration"): deleting a channel keeps its
+events and their timelines (history is not lost with the channel; its producers can no longer
+write, and people can still acknowledge, close and delete those events); its channel tokens
+go with it; destination filters naming it are left as they are (they still match what people
+do to its kept events); live streams limited to it end (service.channel_streams); the default
 channel cannot be deleted (409 `default_channel`); revoking a key takes effect at once on the
 process that revoked it and within about a second on every other (service.keys), ending its
 live streams too.

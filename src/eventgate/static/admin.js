@@ -1,6 +1,6 @@
-// Administration for admin keys: channels (create, rotate the password, their tokens), API keys
-// (create, revoke), event types (create, rename, activate/deactivate) and destinations
-// (destinations.js). Secrets — a new key, a new channel password, a new channel token, a
+// Administration for admin keys: channels (create, rename, delete, rotate or set the password,
+// their tokens), API keys (create, revoke), event types (create, rename, activate/deactivate,
+// delete) and destinations (destinations.js). Secrets — a new key, a new channel password, a new channel token, a
 // webhook's signing secret — are shown once, in a dialog, and never kept by the page.
 
 import { el, replaceChildren } from "./dom.js";
@@ -236,7 +236,10 @@ class ChannelsTab {
     field("Password", password, "8–128 characters. Leave empty to have eventgate generate one (shown once)."),
     error,
     el("button", { type: "submit", class: "button" }, "Create channel"));
-    container.append(el("section", { class: "card" }, el("h2", null, "Channels"), this.table), form);
+    this.heading = el("h2", { id: "channels-h", tabindex: "-1" }, "Channels");
+    this.status = el("p", { class: "muted small", role: "status", id: "channels-status" });
+    container.append(el("section", { class: "card", "aria-labelledby": "channels-h" }, this.heading, this.table,
+      this.status), form);
     this.load();
   }
 
@@ -279,15 +282,84 @@ class ChannelsTab {
         }
       } } }, "Tokens");
     if (open) tokens.load();
-    return [el("tr", { dataset: { channelId: id } },
+    const button = (label, name, action, { danger = false } = {}) => el("button", { type: "button",
+      class: ["button", danger ? "danger" : "secondary"], "aria-label": `${name} ${channel.name}`,
+      on: { click: action } }, label);
+    const row = el("tr", { dataset: { channelId: id } },
       el("td", null, channel.name, channel.is_default ? el("span", { class: "chip" }, "default") : null),
       el("td", null, el("code", null, id)),
       el("td", null, timeElement(channel.created_at)),
-      el("td", { class: "row-actions" }, toggle, channel.is_default
-        ? el("span", { class: "muted small" }, " written through API keys") : el("button", {
-          type: "button", class: "button secondary", "aria-label": `Rotate the password of ${channel.name}`,
-          on: { click: () => this.rotate(id, channel.name) },
-        }, "Rotate password"))), detail];
+      el("td", { class: "row-actions" }, toggle,
+        button("Rename", "Rename", () => this.rename(row, id, channel.name)),
+        channel.is_default ? el("span", { class: "muted small" }, " written through API keys") : [
+          button("Rotate password", "Rotate the password of", () => this.rotate(id, channel.name)),
+          button("Set password", "Set the password of", () => this.setPassword(row, id, channel.name)),
+          button("Delete", "Delete", () => this.remove(id, channel.name), { danger: true }),
+        ]));
+    return [row, detail];
+  }
+
+  /** Replace the row's cells by a one-line form; Cancel (or Escape) puts the list back. */
+  inlineForm(row, label, controls, submit) {
+    const error = el("span", { class: "error", role: "alert" });
+    const form = el("form", { class: "inline-form", "aria-label": label, on: {
+      submit: async (e) => {
+        e.preventDefault();
+        error.textContent = "";
+        try {
+          await submit();
+        } catch (failure) {
+          error.textContent = failure.message;
+        }
+      },
+      keydown: (e) => { if (e.key === "Escape") this.load(); },
+    } }, controls,
+    el("button", { type: "submit", class: "button" }, "Save"),
+    el("button", { type: "button", class: "button secondary", on: { click: () => this.load() } }, "Cancel"),
+    error);
+    replaceChildren(row, el("td", { colspan: "4" }, form));
+    controls[0].focus();
+  }
+
+  rename(row, id, name) {
+    const input = el("input", { value: name, required: true, maxlength: "128", autocomplete: "off",
+      "aria-label": "New name" });
+    this.inlineForm(row, `Rename channel ${name}`, [input], async () => {
+      const renamed = (await this.api.request("PATCH", `admin/channels/${encodeURIComponent(id)}`,
+        { body: { name: input.value.trim() } })).data;
+      this.context.forgetChannels();
+      this.status.textContent = `Channel “${name}” is now “${renamed.name}”.`;
+      await this.load();
+    });
+  }
+
+  /** A password chosen by the person (the same 8–128 characters as at creation). */
+  setPassword(row, id, name) {
+    const input = el("input", { type: "password", required: true, minlength: "8", maxlength: "128",
+      autocomplete: "new-password", "aria-label": "New password" });
+    this.inlineForm(row, `Set the password of ${name}`, [input], async () => {
+      const question = `Set a new password for channel “${name}”? Producers using the old one will be refused at once.`;
+      if (!window.confirm(question)) return;
+      await this.api.post(`admin/channels/${encodeURIComponent(id)}/rotate-password`, { password: input.value });
+      this.status.textContent = `The password of “${name}” was changed.`;
+      await this.load();
+    });
+  }
+
+  async remove(id, name) {
+    const question = `Delete channel “${name}”? Its producers and its tokens stop working at once, and live streams `
+      + "of this channel alone end. Its events and their timelines stay readable.";
+    if (!window.confirm(question)) return;
+    try {
+      await this.api.delete(`admin/channels/${encodeURIComponent(id)}`);
+      this.open.delete(id);
+      this.context.forgetChannels();
+      this.status.textContent = `Channel “${name}” deleted; its events stay.`;
+      await this.load();
+      this.heading.focus(); // its buttons are gone
+    } catch (failure) {
+      this.status.textContent = `The channel was not deleted: ${failure.message}`;
+    }
   }
 
   async rotate(id, name) {
@@ -442,7 +514,10 @@ class TypesTab {
     field("Name", name), field("Code", code, "Letters, digits and _ (what producers send as event_type)."),
     error,
     el("button", { type: "submit", class: "button" }, "Create type"));
-    container.append(el("section", { class: "card" }, el("h2", null, "Event types"), this.table, this.pager), form);
+    this.heading = el("h2", { id: "types-h", tabindex: "-1" }, "Event types");
+    this.status = el("p", { class: "muted small", role: "status", id: "types-status" });
+    container.append(el("section", { class: "card", "aria-labelledby": "types-h" }, this.heading, this.table,
+      this.status, this.pager), form);
     this.load();
   }
 
@@ -484,8 +559,25 @@ class TypesTab {
         el("button", { type: "button", class: "button secondary",
           "aria-label": `${active ? "Deactivate" : "Activate"} ${type.code}`,
           on: { click: () => this.toggle(type, active) } }, active ? "Deactivate" : "Activate"),
+        el("button", { type: "button", class: "button danger", "aria-label": `Delete ${type.code}`,
+          on: { click: () => this.remove(type) } }, "Delete"),
       ]));
     return row;
+  }
+
+  /** Only a type no stored event carries can go; otherwise the server says so (409) and why. */
+  async remove(type) {
+    if (!window.confirm(`Delete event type ${type.code}? Producers sending it register it again unless `
+      + "the server runs with strict types.")) return;
+    this.status.textContent = "";
+    try {
+      await this.api.delete(`api/b/v2/events/${type.id}`);
+      this.status.textContent = `Event type ${type.code} deleted.`;
+      await this.load();
+      this.heading.focus(); // its buttons are gone
+    } catch (failure) {
+      this.status.textContent = `Not deleted: ${failure.message}`;
+    }
   }
 
   edit(row, type) {

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from eventgate import ids
 from eventgate.domain.times import now_ms
-from eventgate.store.schema import channels
+from eventgate.store.schema import channel_tokens, channels
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,5 +68,17 @@ def rename_channel(connection: sa.Connection, channel_id: str, name: str) -> boo
 
 
 def delete_channel(connection: sa.Connection, channel_id: str) -> bool:
+    """The channel and its tokens (credentials of nothing any more); its events stay."""
+    connection.execute(sa.delete(channel_tokens).where(channel_tokens.c.channel_id == channel_id))
     result = connection.execute(sa.delete(channels).where(channels.c.id == channel_id))
     return result.rowcount > 0
+
+
+def existing_channel_ids(connection: sa.Connection, channel_ids: set[str]) -> set[str]:
+    """Those of `channel_ids` that exist (in any workspace)."""
+    found: set[str] = set()
+    ordered = sorted(channel_ids)
+    for start in range(0, len(ordered), 500):
+        rows = connection.execute(sa.select(channels.c.id).where(channels.c.id.in_(ordered[start:start + 500])))
+        found.update(row.id for row in rows)
+    return found
