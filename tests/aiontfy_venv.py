@@ -37,9 +37,18 @@ def python312() -> str:
     candidates += [shutil.which(name) or "" for name in ("python3.12", "python3.13")]
     candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python")))
     for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
+        if candidate and os.access(candidate, os.X_OK) and _is_312(candidate):
             return candidate
     raise NoPython312("aiontfy needs Python 3.12 or later; none was found (set EVENTGATE_PYTHON312)")
+
+
+def _is_312(python: str) -> bool:
+    """It runs (a pyenv shim may not) and is 3.12 or later."""
+    try:
+        return subprocess.run([python, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def aiontfy_python() -> Path:
