@@ -15,6 +15,7 @@ import msgspec
 from eventgate.api.events_resource import TimelineEntry
 from eventgate.api.destinations_catalogue import destination_operations
 from eventgate.api.intake_catalogue import intake_operations
+from eventgate.api.phones_catalogue import phone_operations
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation, RequestBody
 from eventgate.api.type_registry import EventTypeCreated, EventTypeFields, EventTypePage, EventTypeView
@@ -222,6 +223,7 @@ def operations() -> list[ApiOperation]:
     ops.append(ApiOperation("GET", "/openapi.json", "This document", "Operations", media_type="application/json"))
     ops.append(ApiOperation("GET", "/docs", "This API reference, readable", "Operations", media_type="text/html"))
     ops.extend(intake_operations())
+    ops.extend(phone_operations())
     return ops
 
 

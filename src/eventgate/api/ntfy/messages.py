@@ -90,3 +90,39 @@ def ntfy_error(error: DomainError) -> JSONResponse:
     if error.status in (401, 403):
         body["link"] = NTFY_DOCS + "#authentication"
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+class NtfySuccess(msgspec.Struct):
+    """`GET /{topics}/auth`: the credential may read every topic."""
+
+    success: bool
+
+
+class NtfyHealth(msgspec.Struct):
+    healthy: bool
+
+
+class NtfyAccount(msgspec.Struct):
+    """The credential's account: an API key's user_id, `token:<name>`, or `*` (anonymous)."""
+
+    username: str
+    role: str
+    stats: dict[str, int]
+
+
+class NtfyAccountToken(msgspec.Struct):
+    """The token to use from now on: the secret that was presented."""
+
+    token: str
+    label: str
+    expires: int
+
+
+class NtfyNotificationChange(msgspec.Struct):
+    """A `message_clear` or `message_delete` for an event's notification (its sequence_id)."""
+
+    id: str
+    time: int
+    event: str
+    topic: str
+    sequence_id: str
