@@ -27,7 +27,7 @@ from eventgate.service.event_types import MAX_NAME, MAX_OFFSET, MAX_PER_PAGE
 
 INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}
 # "Not empty after trimming": at least one character that is not white space.
-NOT_BLANK = r"\S"
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"  # what Python's strip() leaves: it also strips \x1c-\x1f and \x85
 CHANNEL_ID_EXAMPLE = "06J0FZG1Y8XGG14VTQ4Y3G10MR"
 # 8-128 characters once white space around them is trimmed.
 PASSWORD_PATTERN = r"^\s*\S[\s\S]{6,126}\S\s*$"

@@ -37,8 +37,8 @@ def phone_operations() -> list[ApiOperation]:
 
     ntfy = {"tag": PHONES_TAG, "security": "api_key", "error_type": NtfyError}
     topics = {"topics": TOPICS}
-    change = {"topic": ONE_TOPIC, "sequence_id": {"type": "string", "minLength": 1,
-                                                  "description": "The event id"}}
+    change = {"topic": ONE_TOPIC, "sequence_id": {"type": "string", "pattern": "^(?!(?:json|sse|raw|ws|auth)$)",
+                                                  "minLength": 1, "description": "The event id"}}
     return [
         ApiOperation("GET", "/{topics}/{form}", "ntfy: subscribe to topics as JSON lines, Server-Sent Events or "
                      "raw text (a stream; with poll=1 the stored messages)", **ntfy, errors=(400, 401, 403),

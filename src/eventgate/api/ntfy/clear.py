@@ -77,5 +77,5 @@ async def delete_notification(request: Request) -> Response:
 routes = [
     Route("/{topic:ntfy_topics}/{sequence_id}/clear", clear_notification, methods=["PUT", "POST"],
           name="ntfy_clear"),
-    Route("/{topic:ntfy_topics}/{sequence_id}", delete_notification, methods=["DELETE"], name="ntfy_delete"),
+    Route("/{topic:ntfy_topics}/{sequence_id:ntfy_sequence_id}", delete_notification, methods=["DELETE"], name="ntfy_delete"),
 ]

@@ -60,7 +60,18 @@ class StreamFormatConvertor(TopicConvertor):
     regex = "json|sse|raw"
 
 
+SUBSCRIBE_SUFFIXES = ("json", "sse", "raw", "ws", "auth")
+
+
+class SequenceIdConvertor(TopicConvertor):
+    """A sequence id in `/{topic}/{sequence_id}`: not one of the subscribe routes' last segments,
+    so that `/{topics}/json` and `/{topics}/auth` are never also a DELETE of a notification."""
+
+    regex = "(?!(?:" + "|".join(SUBSCRIBE_SUFFIXES) + ")$)[^/]+"
+
+
 register_url_convertor("ntfy_topics", TopicsConvertor())
+register_url_convertor("ntfy_sequence_id", SequenceIdConvertor())
 register_url_convertor("ntfy_form", StreamFormatConvertor())
 
 
