@@ -4,7 +4,6 @@ ntfy's since, poll and filters; an event's operations are messages with one sequ
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time

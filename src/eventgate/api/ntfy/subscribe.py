@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import msgspec
 from starlette.requests import HTTPConnection, Request
