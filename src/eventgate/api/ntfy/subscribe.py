@@ -24,6 +24,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +102,8 @@ class NtfyEncoder:
         self.topic_of_channel = subscription.topic_of_channel
         self.filter: MessageFilter = subscription.query.filter
         self.public_url = public_url
+        # Subscribers with the same key get the same bytes for a frame (see `frame`).
+        self.key = (form, frozenset(subscription.topic_of_channel.items()), self.filter, public_url)
 
     def control(self, event: str) -> bytes:
         """`open` or `keepalive`."""
@@ -117,10 +120,25 @@ class NtfyEncoder:
         return self.operation(operation_view(operation), canonical_event(operation["event"]))
 
     def frame(self, frame: Frame) -> bytes | None:
+        if not frame.seq:
+            return self._control_frame(frame)
+        # The hub frames an operation once for every subscriber; the ntfy bytes of it are made
+        # once for all the subscribers that read it alike (same form, topics and filters). The
+        # frame's text is one shared string, whose hash Python keeps: the lookup costs little.
+        key = (frame.text, self.key)
+        try:
+            return ENCODED[key]
+        except KeyError:
+            pass
         decoded = msgspec.json.decode(frame.text)
-        kind = decoded.get("type")
-        if kind == "event":
-            return self.operation(decoded["op"], decoded["event"])
+        data = self.operation(decoded["op"], decoded["event"])
+        ENCODED[key] = data
+        if len(ENCODED) > ENCODED_SIZE:
+            ENCODED.popitem(last=False)
+        return data
+
+    def _control_frame(self, frame: Frame) -> bytes | None:
+        kind = msgspec.json.decode(frame.text).get("type")
         if kind == "welcome":
             return self.control("open")
         if kind == "heartbeat":
@@ -137,6 +155,10 @@ class NtfyEncoder:
                 return b"id: " + body["id"].encode() + b"\ndata: " + text + b"\n\n"
             return b"event: " + body["event"].encode() + b"\ndata: " + text + b"\n\n"
         return text + b"\n"
+
+
+ENCODED: OrderedDict[tuple[str, Any], bytes | None] = OrderedDict()
+ENCODED_SIZE = 4096
 
 
 def _random_id() -> str:
