@@ -4,6 +4,8 @@ drives eventgate with aiontfy and prints what it saw, one JSON object per line.
     aiontfy_client.py subscribe URL TOPIC --user U --password P   can_subscribe, then subscribe over
                                                                   WebSocket until 3 messages arrived
     aiontfy_client.py check URL TOPIC --token T                   can_subscribe; prints the error if refused
+    aiontfy_client.py account URL - --user U --password P         what Home Assistant does when a server is
+                                                                  added: account(), then generate_token()
 """
 
 import argparse
@@ -44,7 +46,7 @@ async def subscribe(ntfy, topic, wanted):
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("subscribe", "check"))
+    parser.add_argument("mode", choices=("subscribe", "check", "account"))
     parser.add_argument("url")
     parser.add_argument("topic")
     parser.add_argument("--user")
@@ -53,6 +55,11 @@ async def main():
     parser.add_argument("--messages", type=int, default=3)
     args = parser.parse_args()
     async with Ntfy(args.url, username=args.user, password=args.password, token=args.token) as ntfy:
+        if args.mode == "account":
+            account = await ntfy.account()
+            token = await ntfy.generate_token("Home Assistant")
+            say(username=account.username, token=token.token)
+            return
         try:
             allowed = await ntfy.can_subscribe([args.topic])
         except NtfyHTTPError as error:

@@ -102,3 +102,12 @@ def test_aiontfy_with_a_channel_token_may_subscribe_to_its_channel(server, aiont
     client = Client(aiontfy, "check", server.base_url, home.name, "--token", home.token)
     assert client.next() == {"can_subscribe": True}
     assert client.finish() == 0
+
+
+def test_aiontfy_adds_the_server_as_home_assistant_does(server, aiontfy):
+    home = intake_channel(server)
+    key = server.create_key(workspace_id=home.workspace_id, user="ha")
+    client = Client(aiontfy, "account", server.base_url, "-", "--user", "homeassistant", "--password", key)
+    seen = client.next()
+    assert client.finish() == 0
+    assert seen == {"username": "ha", "token": key}
