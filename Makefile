@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench clean aiontfy-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ PYTEST_WORKERS ?= -n 2 --dist loadfile
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
+## The pinned aiontfy client (needs a Python 3.12) that tests/test_ntfy_aiontfy.py drives.
+aiontfy-venv: $(STAMP)
+	$(BIN)/python -m tests.aiontfy_venv
+
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) .venv-aiontfy data .pytest_cache

@@ -10,6 +10,7 @@ import time
 import pytest
 from starlette.routing import Route
 
+from eventgate.api.ntfy.messages import seq_of_message_id
 from eventgate.api.ntfy.topics import OWN_ROUTES, RESERVED_TOPICS
 from tests.conftest import broker_urls
 from tests.intake import intake_channel, new_token
@@ -48,7 +49,7 @@ def test_a_message_put_to_the_channel_topic_is_an_event_created_already_closed(n
     assert event["tags"] == ["warning", "backup"] and event["event_type"] == "ntfy"
     assert event["state"] == "closed" and event["started_at"] == event["ended_at"]
     [operation] = intake.timeline(event["id"])
-    assert operation["kind"] == "create" and str(operation["seq"]) == body["id"]
+    assert operation["kind"] == "create" and seq_of_message_id(body["id"]) == operation["seq"]
 
 
 def test_the_topic_may_be_the_channel_name(ntfy, intake):
@@ -367,7 +368,7 @@ def test_a_message_published_to_one_process_reaches_a_subscriber_of_another(serv
         assert reply.status_code == 200, reply.text
         [frame] = read_events(ws, 1)
     assert frame["event"]["message"] == "across" and frame["event"]["state"] == "closed"
-    assert str(frame["seq"]) == reply.json()["id"]
+    assert seq_of_message_id(reply.json()["id"]) == frame["seq"]
 
 
 def test_every_field_of_ntfys_actions_is_taken(ntfy, intake):

@@ -15,6 +15,7 @@ import msgspec
 from eventgate.api.events_resource import TimelineEntry
 from eventgate.api.destinations_catalogue import destination_operations
 from eventgate.api.intake_catalogue import intake_operations
+from eventgate.api.phones_catalogue import phone_operations
 from eventgate.api.lifecycle_fields import BodyFormRequest, PathFormRequest
 from eventgate.api.openapi import ApiOperation, RequestBody
 from eventgate.api.phone_setup import PhoneSetupEnvelope
@@ -27,7 +28,7 @@ from eventgate.service.event_types import MAX_NAME, MAX_OFFSET, MAX_PER_PAGE
 
 INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}
 # "Not empty after trimming": at least one character that is not white space.
-NOT_BLANK = r"\S"
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"  # what Python's strip() leaves: it also strips \x1c-\x1f and \x85
 CHANNEL_ID_EXAMPLE = "06J0FZG1Y8XGG14VTQ4Y3G10MR"
 # 8-128 characters once white space around them is trimmed.
 PASSWORD_PATTERN = r"^\s*\S[\s\S]{6,126}\S\s*$"
@@ -223,6 +224,7 @@ def operations() -> list[ApiOperation]:
     ops.append(ApiOperation("GET", "/openapi.json", "This document", "Operations", media_type="application/json"))
     ops.append(ApiOperation("GET", "/docs", "This API reference, readable", "Operations", media_type="text/html"))
     ops.extend(intake_operations())
+    ops.extend(phone_operations())
     return ops
 
 

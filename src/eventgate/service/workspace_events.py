@@ -101,11 +101,13 @@ class WorkspaceEvents:
         outcome = await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)
         return await self._event_after(key, outcome)
 
-    async def delete(self, key: ApiKey, event_id: str, *, idempotency_key: str | None = None) -> None:
-        """Delete the event (its tags and actions go with it); an event_deleted operation is recorded."""
+    async def delete(self, key: ApiKey, event_id: str, *, idempotency_key: str | None = None) -> int | None:
+        """Delete the event (its tags and actions go with it); an event_deleted operation is
+        recorded. Returns its seq."""
         command = _identify(build_delete_command(workspace_id=key.workspace_id, event_id=event_id),
                             key, idempotency_key, None)
-        await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)
+        outcome = await self.writer.submit(command, workspace_id=key.workspace_id, verified_password_hash=None)
+        return outcome.receipt.seq
 
     async def act(self, key: ApiKey, event_id: str, action: str, body: dict[str, Any] | None = None, *,
                   idempotency_key: str | None = None) -> dict[str, Any]:

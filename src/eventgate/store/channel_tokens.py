@@ -41,6 +41,16 @@ def find_active_token(connection: sa.Connection, plain: str) -> ChannelToken | N
     return _from_row(row) if row is not None else None
 
 
+def inactive_token_ids(connection: sa.Connection, token_ids: list[int]) -> set[int]:
+    """Of `token_ids`, those revoked, gone, or whose channel is gone."""
+    if not token_ids:
+        return set()
+    active = {row.id for row in connection.execute(
+        sa.select(channel_tokens.c.id).join(channels, channels.c.id == channel_tokens.c.channel_id)
+        .where(channel_tokens.c.id.in_(token_ids), channel_tokens.c.revoked_at.is_(None)))}
+    return set(token_ids) - active
+
+
 def list_tokens(connection: sa.Connection, channel_id: str) -> list[ChannelToken]:
     rows = connection.execute(_with_channel().where(channel_tokens.c.channel_id == channel_id)
                               .order_by(channel_tokens.c.id))

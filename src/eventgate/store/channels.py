@@ -54,6 +54,18 @@ def list_channels(connection: sa.Connection, workspace_id: str) -> list[Channel]
     return [_from_row(r) for r in rows]
 
 
+def channels_named(connection: sa.Connection, workspace_id: str, ids_or_names: list[str]) -> list[Channel]:
+    """The workspace's channels whose id (upper-cased) or name is one of `ids_or_names`."""
+    if not ids_or_names:
+        return []
+    upper = [value.upper() for value in ids_or_names]
+    rows = connection.execute(sa.select(channels).where(
+        channels.c.workspace_id == workspace_id,
+        sa.or_(channels.c.id.in_(upper), channels.c.name.in_(ids_or_names)),
+    ).order_by(channels.c.created_at))
+    return [_from_row(r) for r in rows]
+
+
 def set_password(connection: sa.Connection, channel_id: str, password_hash: str) -> bool:
     result = connection.execute(
         sa.update(channels).where(channels.c.id == channel_id)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from eventgate.store.events import operations_after
 from eventgate.store.retention import retention_mark
-from eventgate.store.schema import event_types, sequences
+from eventgate.store.schema import event_types, operations, sequences
 
 Operation = dict[str, Any]
 
@@ -54,6 +54,21 @@ def latest_seqs(connection: sa.Connection, workspace_ids: Iterable[str]) -> dict
         sa.select(sequences.c.workspace_id, sequences.c.last_seq).where(sequences.c.workspace_id.in_(ids))
     )
     return {row.workspace_id: int(row.last_seq) for row in rows}
+
+
+def seq_before(connection: sa.Connection, workspace_id: str, received_before: int) -> int:
+    """The last seq of the workspace received before `received_before` (ms), 0 if none: where a
+    stream that starts at a point in time resumes from (ntfy's `since=<time>`)."""
+    found = connection.execute(sa.select(sa.func.max(operations.c.seq)).where(
+        operations.c.workspace_id == workspace_id, operations.c.received_at < received_before)).scalar()
+    return int(found or 0)
+
+
+def last_seq_in_channels(connection: sa.Connection, workspace_id: str, channel_ids: Iterable[str]) -> int:
+    """The seq of the last stored operation in these channels, 0 if none (ntfy's `since=latest`)."""
+    found = connection.execute(sa.select(sa.func.max(operations.c.seq)).where(
+        operations.c.workspace_id == workspace_id, operations.c.channel_id.in_(list(channel_ids)))).scalar()
+    return int(found or 0)
 
 
 def known_type_codes(connection: sa.Connection, workspace_id: str, codes: Iterable[str]) -> dict[str, str]:

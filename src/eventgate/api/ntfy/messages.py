@@ -19,7 +19,7 @@ NTFY_CODES = {
     "token_required": 40101, "token_invalid": 40101, "topic_forbidden": 40301,
     "priority_invalid": 40007, "topic_invalid": 40009, "topic_reserved": 40010, "message_not_utf8": 40011,
     "attachments_unsupported": 40013, "actions_invalid": 40018, "delay_unsupported": 40002,
-    "email_unsupported": 40001, "call_unsupported": 40001,
+    "email_unsupported": 40001, "call_unsupported": 40001, "since_invalid": 40008, "not_found": 40401,
 }
 
 
@@ -47,9 +47,34 @@ class NtfyError(msgspec.Struct):
     link: str | None = None
 
 
+ID_PREFIX = "eg"
+ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+ID_DIGITS = 10  # "eg" and ten base-62 digits: ntfy's 12 characters of [A-Za-z0-9]
+
+
 def message_id(seq: int) -> str:
-    """The ntfy message id of an operation: its seq, so that one id names one operation."""
-    return str(seq)
+    """The ntfy message id of an operation, made from its seq: one id names one operation, in
+    every process and after restarts, and `since=<id>` resumes right after it. It has ntfy's
+    shape (12 letters and digits) and is never all digits, so ntfy clients and eventgate alike
+    tell it from a Unix time."""
+    digits = []
+    for _ in range(ID_DIGITS):
+        seq, digit = divmod(seq, 62)
+        digits.append(ID_ALPHABET[digit])
+    return ID_PREFIX + "".join(reversed(digits))
+
+
+def seq_of_message_id(text: str) -> int | None:
+    """The seq a message id was made from; None when the text is not one of eventgate's ids."""
+    if len(text) != len(ID_PREFIX) + ID_DIGITS or not text.startswith(ID_PREFIX):
+        return None
+    seq = 0
+    for character in text[len(ID_PREFIX):]:
+        digit = ID_ALPHABET.find(character)
+        if digit < 0:
+            return None
+        seq = seq * 62 + digit
+    return seq
 
 
 def message_body(seq: int, time_ms: int, topic: str, message: str, **optional: Any) -> dict[str, Any]:
@@ -65,3 +90,39 @@ def ntfy_error(error: DomainError) -> JSONResponse:
     if error.status in (401, 403):
         body["link"] = NTFY_DOCS + "#authentication"
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+class NtfySuccess(msgspec.Struct):
+    """`GET /{topics}/auth`: the credential may read every topic."""
+
+    success: bool
+
+
+class NtfyHealth(msgspec.Struct):
+    healthy: bool
+
+
+class NtfyAccount(msgspec.Struct):
+    """The credential's account: an API key's user_id, `token:<name>`, or `*` (anonymous)."""
+
+    username: str
+    role: str
+    stats: dict[str, int]
+
+
+class NtfyAccountToken(msgspec.Struct):
+    """The token to use from now on: the secret that was presented."""
+
+    token: str
+    label: str
+    expires: int
+
+
+class NtfyNotificationChange(msgspec.Struct):
+    """A `message_clear` or `message_delete` for an event's notification (its sequence_id)."""
+
+    id: str
+    time: int
+    event: str
+    topic: str
+    sequence_id: str

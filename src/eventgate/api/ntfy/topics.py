@@ -46,6 +46,35 @@ class TopicConvertor(Convertor[str]):
 register_url_convertor("ntfy_topic", TopicConvertor())
 
 
+class TopicsConvertor(TopicConvertor):
+    """The first segment of ntfy's longer paths (`/{topics}/json`, `/{topic}/{sequence_id}`): one
+    topic or several joined by commas, never one of the reserved names, so that these routes
+    never take a path of eventgate's own (`DELETE /admin/…` stays 405, not an ntfy delete)."""
+
+    regex = "(?!(?:" + "|".join(re.escape(name) for name in sorted(RESERVED_TOPICS)) + ")(?:/|$))[^/]+"
+
+
+class StreamFormatConvertor(TopicConvertor):
+    """ntfy's HTTP stream formats."""
+
+    regex = "json|sse|raw"
+
+
+SUBSCRIBE_SUFFIXES = ("json", "sse", "raw", "ws", "auth")
+
+
+class SequenceIdConvertor(TopicConvertor):
+    """A sequence id in `/{topic}/{sequence_id}`: not one of the subscribe routes' last segments,
+    so that `/{topics}/json` and `/{topics}/auth` are never also a DELETE of a notification."""
+
+    regex = "(?!(?:" + "|".join(SUBSCRIBE_SUFFIXES) + ")$)[^/]+"
+
+
+register_url_convertor("ntfy_topics", TopicsConvertor())
+register_url_convertor("ntfy_sequence_id", SequenceIdConvertor())
+register_url_convertor("ntfy_form", StreamFormatConvertor())
+
+
 def is_reserved(topic: str) -> bool:
     return topic.lower() in RESERVED_TOPICS
 
