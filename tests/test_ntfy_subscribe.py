@@ -90,7 +90,7 @@ def test_each_operation_is_one_message_line_with_the_event_as_sequence_id(phones
     body = json.loads(line)
     assert line == json.dumps(body, separators=(",", ":")).encode() + b"\n"  # one compact line
     assert list(body) == ["id", "time", "event", "topic", "title", "message", "priority", "tags", "click",
-                          "sequence_id"]
+                          "actions", "sequence_id"]
     assert ID.fullmatch(body["id"]) and body["id"].startswith("eg") and abs(body["time"] - time.time()) < 60
     assert (body["event"], body["topic"], body["title"], body["message"]) == ("message", home.channel_id, "Disk",
                                                                               "disk 91%")
@@ -111,6 +111,29 @@ def test_create_update_close_are_three_messages_with_one_sequence_id(phones, hom
     assert created["title"] == updated["title"] == "Pump" and closed["title"] == "Closed: Pump"
     seqs = [seq_of_message_id(m["id"]) for m in (created, updated, closed)]
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
+
+
+def test_one_tap_on_the_acknowledge_button_acknowledges_via_link_and_clears_every_phone(phones, home, key,
+                                                                                      producer):
+    with open_stream(phones, home.channel_id, key) as stream:
+        stream.line()
+        event_id = create(producer, home.channel_id, title="Boiler", message="flame out", severity="critical")
+        [created] = stream.messages(1)
+        acknowledge, view = created["actions"]
+        assert view == {"action": "view", "label": "Open", "url": f"{PUBLIC_URL}/#/events/{event_id}"}
+        assert (acknowledge["action"], acknowledge["label"], acknowledge["method"], acknowledge["clear"]) == (
+            "http", "Acknowledge", "POST", True)
+        assert acknowledge["url"].startswith(f"{PUBLIC_URL}/act/")
+        # What the ntfy app does on a tap: an HTTP request with the action's method to its URL.
+        path = acknowledge["url"].removeprefix(PUBLIC_URL)
+        assert phones.client().post(path).status_code == 200
+        [cleared] = stream.messages(1)
+        assert (cleared["event"], cleared["sequence_id"]) == ("message_clear", event_id)
+        close(producer, home.channel_id, event_id, message="relit")
+        [closed] = stream.messages(1)
+    assert "actions" not in closed  # nothing left to acknowledge
+    event = phones.client().get(f"/events/{event_id}", headers=bearer(key)).json()["data"]
+    assert event["acknowledged_by"] == "via link", event
 
 
 def test_a_message_id_is_the_operations_seq_both_ways():

@@ -38,12 +38,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from eventgate.api.envelope import JSONResponse
 from eventgate.api.live_closing import KEY_ENDED_CODE, KEY_ENDED_REASONS, SERVICE_RESTART_CODE, SLOW_CONSUMER_CODE
 from eventgate.api.live_closing import slow_close_deadline
+from eventgate.api.action_links import link_secret
 from eventgate.api.live_transport import EXTENSION
 from eventgate.api.ntfy.mapping import ntfy_message
 from eventgate.api.ntfy.messages import ntfy_error
 from eventgate.api.ntfy.publish import presented_tokens
 from eventgate.api.ntfy.query import MessageFilter, SubscribeQuery, parse_query, parse_since
 from eventgate.api.ntfy.topics import is_valid_topic
+from eventgate.domain.action_links import links_for
 from eventgate.domain.errors import DomainError
 from eventgate.domain.views import canonical_event, operation_view
 from eventgate.hub.filters import SubscriptionFilter
@@ -96,8 +98,10 @@ async def check_subscription(connection: HTTPConnection) -> Subscription:
 class NtfyEncoder:
     """ntfy's events in one of its formats, from the hub's frames or from stored operations."""
 
-    def __init__(self, form: str, subscription: Subscription, public_url: str | None) -> None:
+    def __init__(self, form: str, subscription: Subscription, public_url: str | None,
+                 link_secret: bytes | None = None) -> None:
         self.form = form
+        self.link_secret = link_secret
         self.topics = subscription.topics
         self.topic_of_channel = subscription.topic_of_channel
         self.filter: MessageFilter = subscription.query.filter
@@ -113,7 +117,10 @@ class NtfyEncoder:
         topic = self.topic_of_channel.get(op["channel_id"])
         if topic is None:
             return None
-        body = ntfy_message(op, event, topic, self.public_url)
+        links = None
+        if self.link_secret is not None and self.public_url and event.get("state") == "ongoing":
+            links = links_for(self.link_secret, self.public_url, event["workspace_id"], event["id"], time.time())
+        body = ntfy_message(op, event, topic, self.public_url, links)
         return self.encode(body) if self.filter.passes(body) else None
 
     def stored(self, operation: dict[str, Any]) -> bytes | None:
@@ -252,6 +259,13 @@ def _new_subscriber(connection: HTTPConnection, subscription: Subscription) -> S
                                   transport="ntfy", key=reader.key)
 
 
+async def _link_secret(connection: HTTPConnection) -> bytes | None:
+    """The one-tap links' secret, when messages carry links (the server has a public URL)."""
+    if not connection.app.state.runtime.settings.public_url:
+        return None
+    return await link_secret(connection)  # type: ignore[arg-type]
+
+
 async def subscribe_http(request: Request) -> Response | NtfyHttpStream | NtfyPoll:
     """Subscribe to topics as ntfy JSON lines, Server-Sent Events or raw text."""
     runtime = request.app.state.runtime
@@ -259,7 +273,8 @@ async def subscribe_http(request: Request) -> Response | NtfyHttpStream | NtfyPo
         subscription = await check_subscription(request)
     except DomainError as error:
         return ntfy_error(error)
-    encoder = NtfyEncoder(request.path_params["form"], subscription, runtime.settings.public_url)
+    encoder = NtfyEncoder(request.path_params["form"], subscription, runtime.settings.public_url,
+                          await _link_secret(request))
     if subscription.query.poll:
         return NtfyPoll(subscribers_of(request), subscription, encoder)
     return NtfyHttpStream(runtime, _new_subscriber(request, subscription), subscription, encoder,
@@ -279,7 +294,7 @@ async def subscribe_websocket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     subscriber = _new_subscriber(websocket, subscription)
-    encoder = NtfyEncoder("json", subscription, runtime.settings.public_url)
+    encoder = NtfyEncoder("json", subscription, runtime.settings.public_url, await _link_secret(websocket))
 
     async def send(frame: Frame) -> None:
         data = encoder.frame(frame)
