@@ -75,7 +75,8 @@ function expiresWord(expiresAt) {
 
 // ---------------------------------------------------------------------------------------------
 // Channel tokens: the one secret a tool that already notifies ntfy or Gotify sends (curl, Apprise,
-// Uptime Kuma, Home Assistant…). It works on those intake routes only (docs/intake.md).
+// Uptime Kuma, Home Assistant…), and what the ntfy app subscribes with. It works on those intake
+// routes and on ntfy's subscribe routes for its own channel only (docs/intake.md, docs/phones.md).
 
 /** Where this eventgate answers: the page's address without its fragment, a path prefix included. */
 function serverAddress() {
@@ -143,7 +144,7 @@ class ChannelTokens {
     error);
     this.element = el("section", { class: "token-panel", id: `tokens-${channel.id}`, "aria-labelledby": this.heading.id },
       this.heading,
-      el("p", { class: "muted small" }, "A token lets ntfy and Gotify clients publish to this channel, and nothing else. "
+      el("p", { class: "muted small" }, "A token lets ntfy and Gotify clients publish to this channel, and ntfy apps subscribe to it; nothing else. "
         + "Name it after who or what sends with it (e.g. backup script)."),
       this.list, this.status, form,
       new PhonePanel(api, channel, { tokenCreated: () => this.load() }).element);
