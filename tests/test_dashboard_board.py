@@ -104,7 +104,7 @@ def test_the_board_shows_ten_events_and_more_on_a_laptop_screen(laptop, server, 
     expect(rows(laptop)).to_have_count(12)
     expect(laptop.locator(".overview svg.chart .hour")).to_have_count(24)
     assert rows_in_view(laptop) >= 10
-    save_screenshot(laptop, screenshot_folder, "board-laptop")
+    save_screenshot(laptop, screenshot_folder, "board")
 
 
 # -- severity as a minimum --------------------------------------------------------------------------

@@ -447,7 +447,7 @@ def people_key(workspace: Workspace, user: str = "alice") -> str:
                                        user=user)
 
 
-def test_acknowledge_from_the_event_page_says_who_and_when(page, server, workspace):
+def test_acknowledge_from_the_event_page_says_who_and_when(page, server, workspace, screenshot_folder):
     event_id = workspace.create(title="Disk full on nas", severity="high")
     sign_in(page, server, people_key(workspace), f"#/events/{event_id}")
     expect(page.locator(".acknowledged-line")).to_have_count(0)
@@ -458,6 +458,7 @@ def test_acknowledge_from_the_event_page_says_who_and_when(page, server, workspa
     expect(operations).to_have_count(2)
     expect(operations.nth(1).locator(".op-who")).to_have_text("acknowledged by alice")
     assert workspace.api.get(f"/events/{event_id}").json()["data"]["acknowledged_by"] == "alice"
+    save_screenshot(page, screenshot_folder, "event-acknowledged")
 
 
 def test_a_note_from_the_event_page_is_on_the_timeline(page, server, workspace):
@@ -585,7 +586,7 @@ def test_the_overview_shows_ongoing_counts_and_the_24_hour_chart(page, server, w
     expect(overview.locator("svg.chart .hour")).to_have_count(24)
     expect(overview.locator("svg.chart rect.bar")).not_to_have_count(0)
     expect(rows(page)).to_have_count(5)
-    save_screenshot(page, screenshot_folder, "board")
+    save_screenshot(page, screenshot_folder, "overview")
 
 
 def test_the_overview_follows_live_events(page, server, workspace):
