@@ -15,6 +15,9 @@ notes the time it got it (wall clock) with the body's `data.seq` and `data.op.re
             ten destinations) for --seconds, then their deliveries drain: the latency from
             commit to receipt when delivery keeps up, which phase 2 (ingest as fast as the
             machine goes, ten deliveries per create) cannot show on a small machine
+  phase 4   the destinations removed, creates for --seconds again: the control. Phase 2's rate
+            is compared with the mean of phases 1 and 4, which bracket it, so that the database
+            growing (and the machine's drift) is not counted as delivery's cost
 
 and prints the ingest rate of both phases, deliveries/s (all deliveries over the time from the
 start of phase 2 to the last receipt, and during the ingest window alone), p50/p99/max from
@@ -190,6 +193,19 @@ def add_destinations(database_url: str, receiver_port: int) -> list[str]:
         database.dispose()
 
 
+def remove_destinations(database_url: str, ids: list[str]) -> None:
+    from eventgate.store.database import open_database
+    from eventgate.store.destinations import delete_destination
+
+    database = open_database(database_url)
+    try:
+        with database.writer.begin() as connection:
+            for destination_id in ids:
+                delete_destination(connection, destination_id)
+    finally:
+        database.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--receiver", type=int, default=None, help=argparse.SUPPRESS)
@@ -235,7 +251,7 @@ def main() -> int:
             run_generators(work, args.concurrency, args.warmup, args.max_ops, 1)
 
         without = run_generators(work, args.concurrency, args.seconds, args.max_ops, 1)
-        add_destinations(database_url, receiver_port)
+        destination_ids = add_destinations(database_url, receiver_port)
         time.sleep(2.0)  # the dispatchers' lease scans (every second) take the new destinations
         cpu_before, wall_before = sum(cpu_by_thread(server.pid).values()), time.monotonic()
         phase2_started = time.time() * 1000
@@ -257,6 +273,11 @@ def main() -> int:
                     and time.monotonic() < deadline:
                 time.sleep(0.2)
             paced_records = [r for r in json.loads(_get(receiver_port, "/dump")) if r[2] >= paced_started]
+        # Phase 4, the control: the destinations removed, ingest alone again on the database as it
+        # has grown by now. Phase 2 is compared with phases 1 and 4 (before and after it).
+        remove_destinations(database_url, destination_ids)
+        time.sleep(2.0)  # the lease scans stop the workers
+        without_after = run_generators(work, args.concurrency, args.seconds, args.max_ops, 1)
         if len(records) < expected:
             server_log.flush()
             print("the server's log ends with:\n" + (workdir / "serve.log").read_text()[-3000:], file=sys.stderr)
@@ -272,13 +293,16 @@ def main() -> int:
     latencies = sorted(receipt - committed for _, _, committed, receipt in records)
     last = max((receipt for *_, receipt in records), default=phase2_started)
     during = sum(1 for *_, receipt in records if receipt <= ingest_ended)
-    rate_without = without.ok / (without.ended - without.started)
+    rate_before = without.ok / (without.ended - without.started)
+    rate_after = without_after.ok / (without_after.ended - without_after.started)
+    rate_without = (rate_before + rate_after) / 2
     rate_with = with_destinations.ok / (with_destinations.ended - with_destinations.started)
     load = os.getloadavg()
     print(f"eventgate delivery: {database}, {processes} server process(es), {DESTINATIONS} webhook destinations "
           f"(no filter) to one local receiver, concurrency {args.concurrency}, {args.seconds:g} s per phase, "
           f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"ingest without destinations  {rate_without:>8.0f} creates/s ({without.ok} ok, {without.failed} errors)")
+    print(f"ingest without destinations  {rate_before:>8.0f} creates/s before (phase 1), {rate_after:.0f} after "
+          f"(phase 4, destinations removed): {rate_without:.0f} on average")
     print(f"ingest with {DESTINATIONS} destinations    {rate_with:>8.0f} creates/s ({with_destinations.ok} ok, "
           f"{with_destinations.failed} errors) = {rate_with / rate_without:.0%} of without")
     print(f"deliveries                   {len(records)} received, {len(distinct)} distinct of {expected} owed"

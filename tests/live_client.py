@@ -184,13 +184,14 @@ def latest_seq(base_url: str, key: str) -> int:
         return welcome(ws)["seq"]
 
 
-def sse_events(lines: Iterator[str], count: int) -> list[dict[str, Any]]:
-    """Parse Server-Sent Events from a line iterator until `count` messages with data arrived."""
+def sse_events(lines: Iterator[str], count: int, *, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Parse Server-Sent Events from a line iterator until `count` messages with data arrived
+    (leaving out those whose data's `type` is in `skip`, e.g. the heartbeats of a slow run)."""
     messages: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
     for line in lines:
         if line == "":
-            if "data" in current:
+            if "data" in current and current["data"].get("type") not in skip:
                 messages.append(current)
                 if len(messages) >= count:
                     return messages

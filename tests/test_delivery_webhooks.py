@@ -189,15 +189,20 @@ def test_a_hanging_destination_delays_no_other(server, workspace_channel):
     workspace_id, channel = workspace_channel
     stuck, quick = start_receiver(lambda request: "hang"), start_receiver()
     try:
-        add_destination(server, workspace_id, stuck.url)
-        add_destination(server, workspace_id, quick.url)
+        held = add_destination(server, workspace_id, stuck.url)
+        going = add_destination(server, workspace_id, quick.url)
         client = server.client()
-        started = time.monotonic()
-        for _ in range(3):
+        create(client, channel)
+        stuck.wait_for(1)  # the stuck receiver holds its first request from here on
+        for _ in range(2):
             create(client, channel)
-        quick.wait_for(3, timeout=5)
-        assert time.monotonic() - started < 3
-        assert len(stuck.requests()) >= 1  # it got its first request, and holds it
+        quick.wait_for(3)
+        delivered = attempts(server, going.id, at_least=3)
+        # The stuck destination's first attempt ends only at the delivery timeout (10 s): every
+        # delivery to the quick one was recorded before it, not after.
+        ended = attempts(server, held.id, at_least=0, timeout=0)
+        assert [a.outcome for a in delivered] == ["delivered"] * 3
+        assert all(a.created_at < first.created_at for a in delivered for first in ended[:1])
     finally:
         stuck.stop()
         quick.stop()

@@ -54,12 +54,12 @@ class RequestMetrics:
 
         writes = scope["method"] in WRITE_METHODS
         if writes:
-            self.load.in_flight += 1
+            self.load.started()
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
             if writes:
-                self.load.in_flight -= 1
+                self.load.ended()
             self._record(scope, status, perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
