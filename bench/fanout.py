@@ -359,7 +359,7 @@ def run_phase(transport: str, subscribers: int, rate: float, duration: float, cl
     channel, key = prepare_database(database_url)
     port = free_port()
     log = open(workdir / f"serve-{transport}-{subscribers}.log", "wb")
-    server = subprocess.Popen([EVENTGATE, "serve", "--port", str(port), "--database-url", database_url,
+    server = subprocess.Popen([EVENTGATE, "serve", "--port", str(port), "--database-url", database_url, "--workers", "1",
                                "--log-level", "warning"], stdout=log, stderr=log)
     result: dict = {"transport": transport, "subscribers": subscribers, "rate": rate, "duration": duration}
     clients: list[tuple[multiprocessing.Process, object]] = []
