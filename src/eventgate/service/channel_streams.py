@@ -12,14 +12,13 @@ their streams within about a second too.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
 import anyio
 
 from eventgate.store.channels import existing_channel_ids
+from eventgate.service.periodic import Periodic
 from eventgate.store.database import Database
 
 log = logging.getLogger("eventgate.channels")
@@ -38,9 +37,8 @@ class ChannelStreams(Protocol):
 class DeletedChannelSweep:
     def __init__(self, database: Database, *, sweep_seconds: float = SWEEP_SECONDS) -> None:
         self.database = database
-        self.sweep_seconds = sweep_seconds
         self._streams: ChannelStreams | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.sweep, sweep_seconds, log, "checking the channels of live streams failed")
 
     def deleted(self, channel_id: str) -> None:
         """This process deleted the channel: end its streams now, not at the next sweep."""
@@ -54,22 +52,11 @@ class DeletedChannelSweep:
 
     def start(self, streams: ChannelStreams | None) -> None:
         self._streams = streams
-        self._task = asyncio.get_running_loop().create_task(self._sweep_loop())
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_seconds)
-            try:
-                await self.sweep()
-            except Exception as error:  # the next sweep tries again
-                log.warning("checking the channels of live streams failed: %s", error)
 
     async def sweep(self) -> None:
         """End the streams of every channel named here that no longer exists."""

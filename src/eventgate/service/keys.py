@@ -15,7 +15,6 @@ once (`revoked`); a key whose expiry has passed is never served from the cache.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -26,6 +25,7 @@ import anyio
 from eventgate.auth.keys import ApiKey, hash_key
 from eventgate.domain.times import now_ms
 from eventgate.hub.subscriber import KEY_EXPIRED, KEY_REVOKED
+from eventgate.service.periodic import Periodic
 from eventgate.store.database import Database
 from eventgate.store.keys import find_active_key, inactive_key_ids
 
@@ -60,7 +60,6 @@ class KeyDirectory:
         self.database = database
         self.cache_size = cache_size
         self.ttl = ttl
-        self.sweep_seconds = sweep_seconds
         # key hash → (key, when it was read): least recently used first.
         self._cache: OrderedDict[str, tuple[ApiKey, float]] = OrderedDict()
         # Lookups in flight, so that a crowd presenting one uncached key reads it once.
@@ -69,7 +68,7 @@ class KeyDirectory:
         # what it read (the row may have been read just before the revoke).
         self._generation = 0
         self._streams: KeyStreams | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.sweep, sweep_seconds, log, "checking the API keys in use failed")
 
     @property
     def size(self) -> int:
@@ -131,22 +130,11 @@ class KeyDirectory:
 
     def start(self, streams: KeyStreams | None) -> None:
         self._streams = streams
-        self._task = asyncio.get_running_loop().create_task(self._sweep_loop())
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_seconds)
-            try:
-                await self.sweep()
-            except Exception as error:  # the next sweep tries again; cached entries still age out
-                log.warning("checking the API keys in use failed: %s", error)
 
     async def sweep(self) -> None:
         """Forget, and end the streams of, every key in use here that is no longer active."""
