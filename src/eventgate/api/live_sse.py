@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from eventgate.api.key_auth import require_key
+from eventgate.api.live_disconnect import until_http_disconnect
 from eventgate.api.live_errors import live_error
 from eventgate.api.live_closing import (
     ENDED_FOR_GOOD,
@@ -32,7 +33,7 @@ from eventgate.api.live_closing import (
 )
 from eventgate.domain.errors import DomainError
 from eventgate.hub.frames import Frame, encode
-from eventgate.hub.subscriber import DISCONNECTED, SHUTDOWN, SLOW, Subscriber
+from eventgate.hub.subscriber import SHUTDOWN, SLOW, Subscriber
 from eventgate.service.subscriptions import SubscriptionRequest, parse_subscription
 
 log = logging.getLogger("eventgate.live")
@@ -62,7 +63,7 @@ class EventStream:
             await send({"type": "http.response.body", "body": frame.sse, "more_body": True})
 
         loop = asyncio.get_running_loop()
-        listener = loop.create_task(_listen(receive, subscriber))
+        listener = loop.create_task(until_http_disconnect(receive, subscriber))
         try:
             async with slow_close_deadline(subscriber):
                 reason = await self.hub.stream(subscriber, self.request.since, send_frame)
@@ -94,14 +95,6 @@ def _close_of(reason: str, subscriber: Subscriber) -> tuple[int, str] | None:
     return None
 
 
-async def _listen(receive: Receive, subscriber: Subscriber) -> None:
-    try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-    finally:
-        subscriber.end(DISCONNECTED)
 
 
 async def subscribe_sse(request: Request) -> Response | EventStream:

@@ -30,6 +30,7 @@ from eventgate.api.live_closing import (
     slow_close_deadline,
     slow_consumer_reason,
 )
+from eventgate.api.live_disconnect import until_websocket_disconnect
 from eventgate.api.live_errors import live_error
 from eventgate.api.live_transport import EXTENSION
 from eventgate.domain.errors import DomainError
@@ -88,7 +89,7 @@ async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ign
         # The headers were only needed to authenticate; ten thousand idle copies add up.
         websocket.scope["headers"] = []
     else:
-        listener = loop.create_task(_listen(websocket, subscriber))
+        listener = loop.create_task(until_websocket_disconnect(websocket, subscriber))
     try:
         async with slow_close_deadline(subscriber):
             reason = await hub.stream(subscriber, request.since, send)
@@ -113,17 +114,6 @@ async def _serve(websocket: WebSocket, hub, subscriber: Subscriber,  # type: ign
                 await listener
 
 
-async def _listen(websocket: WebSocket, subscriber: Subscriber) -> None:
-    """Read (and ignore) what the client sends, to notice at once when it goes away."""
-    try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-    except (WebSocketDisconnect, OSError, RuntimeError):
-        return
-    finally:
-        subscriber.end(DISCONNECTED)
 
 
 async def subscribe_without_upgrade(request: Request) -> Response:

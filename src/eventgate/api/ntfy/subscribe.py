@@ -35,10 +35,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from eventgate.api.action_links import link_secret
 from eventgate.api.envelope import JSONResponse
 from eventgate.api.live_closing import KEY_ENDED_CODE, KEY_ENDED_REASONS, SERVICE_RESTART_CODE, SLOW_CONSUMER_CODE
 from eventgate.api.live_closing import slow_close_deadline
-from eventgate.api.action_links import link_secret
+from eventgate.api.live_disconnect import until_http_disconnect, until_websocket_disconnect
 from eventgate.api.live_transport import EXTENSION
 from eventgate.api.ntfy.mapping import ntfy_message
 from eventgate.api.ntfy.messages import ntfy_error
@@ -50,7 +51,7 @@ from eventgate.domain.errors import DomainError
 from eventgate.domain.views import canonical_event, operation_view
 from eventgate.hub.filters import SubscriptionFilter
 from eventgate.hub.frames import Frame
-from eventgate.hub.subscriber import DISCONNECTED, KEY_REVOKED, SHUTDOWN, SLOW, Subscriber
+from eventgate.hub.subscriber import KEY_REVOKED, SHUTDOWN, SLOW, Subscriber
 from eventgate.service.ntfy_subscribers import NtfyReader, NtfySubscribers, checked_topics
 
 log = logging.getLogger("eventgate.live")
@@ -197,7 +198,7 @@ class NtfyHttpStream:
             if data is not None:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
 
-        listener = asyncio.get_running_loop().create_task(_listen(receive, subscriber))
+        listener = asyncio.get_running_loop().create_task(until_http_disconnect(receive, subscriber))
         try:
             async with slow_close_deadline(subscriber), \
                     self.subscribers.token_watch(self.subscription.reader, lambda: subscriber.end(KEY_REVOKED)):
@@ -213,14 +214,6 @@ class NtfyHttpStream:
                 await listener
 
 
-async def _listen(receive: Receive, subscriber: Subscriber) -> None:
-    try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-    finally:
-        subscriber.end(DISCONNECTED)
 
 
 class NtfyPoll:
@@ -301,7 +294,7 @@ async def subscribe_websocket(websocket: WebSocket) -> None:
         if data is not None:
             await websocket.send_text(data.decode())
 
-    listener = asyncio.get_running_loop().create_task(_listen_websocket(websocket, subscriber))
+    listener = asyncio.get_running_loop().create_task(until_websocket_disconnect(websocket, subscriber))
     try:
         async with slow_close_deadline(subscriber), \
                 subscribers_of(websocket).token_watch(subscription.reader, lambda: subscriber.end(KEY_REVOKED)):
@@ -326,17 +319,6 @@ async def _close(websocket: WebSocket, reason: str) -> None:
         await websocket.close(KEY_ENDED_CODE, KEY_ENDED_REASONS[reason].replace("api key", "credential"))
 
 
-async def _listen_websocket(websocket: WebSocket, subscriber: Subscriber) -> None:
-    """Read (and ignore) what the client sends, to notice at once when it goes away."""
-    try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-    except (WebSocketDisconnect, OSError, RuntimeError):
-        return
-    finally:
-        subscriber.end(DISCONNECTED)
 
 
 async def _refuse(websocket: WebSocket, error: DomainError) -> None:
