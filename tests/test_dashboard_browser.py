@@ -458,6 +458,8 @@ def test_acknowledge_from_the_event_page_says_who_and_when(page, server, workspa
     expect(operations).to_have_count(2)
     expect(operations.nth(1).locator(".op-who")).to_have_text("acknowledged by alice")
     assert workspace.api.get(f"/events/{event_id}").json()["data"]["acknowledged_by"] == "alice"
+    # who did what is above the fold, before the event's fields
+    assert page.locator(".timeline").bounding_box()["y"] < page.viewport_size["height"] - 100
     save_screenshot(page, screenshot_folder, "event-acknowledged")
 
 

@@ -153,7 +153,7 @@ export class EventView {
       dataset: { action }, on: { click: () => this.act(action) } }, label);
     this.acknowledgeButton = button("acknowledge", "Acknowledge", null);
     this.closeButton = button("close", "Close", "secondary");
-    this.noteText = el("textarea", { name: "text", rows: "3", maxlength: "4096", required: true,
+    this.noteText = el("textarea", { name: "text", rows: "2", maxlength: "4096", required: true,
       id: "note-text", placeholder: "What you found or did" });
     this.noteButton = el("button", { type: "submit", class: "button secondary" }, "Add note");
     this.actionMessage = el("p", { class: "action-message", role: "status" });
@@ -289,7 +289,11 @@ export class EventView {
       this.acknowledgeButton.disabled = acknowledged;
       this.acknowledgeButton.textContent = acknowledged ? "Acknowledged" : "Acknowledge";
     }
+    // The timeline first: who did what, and when, is what a person on call opens the page for.
     replaceChildren(this.rest,
+      el("section", { class: "card", "aria-labelledby": "timeline-h" },
+        el("h2", { id: "timeline-h" }, `Timeline (${operations.length} operation${operations.length === 1 ? "" : "s"})`),
+        timeline(operations)),
       el("div", { class: "event-grid" },
         el("section", { class: "card", "aria-labelledby": "fields-h" },
           el("h2", { id: "fields-h" }, "Fields"), keyValueTable("Fields", fields)),
@@ -299,9 +303,6 @@ export class EventView {
           keyValueTable("Metadata", Object.entries(event.metadata || {}).map(([k, v]) => [k, valueText(v)]),
             { empty: "No metadata." }),
           el("h2", null, "Actions"), actionsBlock(event.actions),
-          el("h2", null, "Images"), imagesBlock(event.images))),
-      el("section", { class: "card", "aria-labelledby": "timeline-h" },
-        el("h2", { id: "timeline-h" }, `Timeline (${operations.length} operation${operations.length === 1 ? "" : "s"})`),
-        timeline(operations)));
+          el("h2", null, "Images"), imagesBlock(event.images))));
   }
 }
