@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -113,6 +114,39 @@ class _HeadWithBody:
     def close(self) -> None:
         self.flush()
         self.transport.close()
+
+
+# A streaming response's app finds an HttpStreamWriter under this scope extension.
+STREAM_EXTENSION = "eventgate.http_stream"
+
+
+class HttpStreamWriter:
+    """A streaming response's body written straight to the socket, for the live streams: the
+    hub writes one operation's bytes to thousands of connections in one loop (as it does for
+    the WebSocket) instead of waking one task per connection to call ASGI's `send`. The head
+    (and anything sent through `send`) goes first: both write through the cycle's transport."""
+
+    __slots__ = ("cycle",)
+
+    def __init__(self, cycle: Any) -> None:
+        self.cycle = cycle
+
+    def write(self, body: bytes) -> bool:
+        """Write body bytes (chunk-framed when the response is chunked); False once the
+        response or the connection has ended."""
+        cycle = self.cycle
+        if cycle.disconnected or not cycle.response_started or cycle.response_complete \
+                or cycle.transport.is_closing():
+            return False
+        if body:
+            cycle.transport.write(b"%x\r\n%b\r\n" % (len(body), body) if cycle.chunked_encoding else body)
+        return True
+
+    def is_writable(self) -> bool:
+        return not self.cycle.flow.write_paused
+
+    async def wait_writable(self) -> None:
+        await self.cycle.flow.drain()
 
 
 class OneWriteHttpProtocol(HttpToolsProtocol):
@@ -225,6 +259,7 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
         # transport can still be swapped.
         if cycle is not None and cycle is not before:
             cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
+            cycle.scope.setdefault("extensions", {})[STREAM_EXTENSION] = HttpStreamWriter(cycle)
 
     # -- refusing a head ------------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ from typing import Any, Callable
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from eventgate.hub.frames import Frame
+from eventgate.hub.subscriber import joined
+
 EXTENSION = "eventgate.frames"
 
 
@@ -97,11 +100,11 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
 
     # -- the extension, as the app sees it ------------------------------------------------
 
-    def write_frames(self, data: bytes) -> bool:
-        """Write ready-made server frames; False once the connection is closing or gone."""
+    def write_frames(self, frames: list[Frame]) -> bool:
+        """Write the frames' ready-made WebSocket bytes; False once the connection is closing or gone."""
         if self.close_sent or self.disconnected or self.transport.is_closing():
             return False
-        self.transport.write(data)
+        self.transport.write(joined(frames))
         return True
 
     def is_writable(self) -> bool:

@@ -41,7 +41,7 @@ from eventgate.hub.frames import (
 )
 from eventgate.hub.sequencer import WorkspaceSequencer
 from eventgate.hub.server_exit import watch_server_exit
-from eventgate.hub.subscriber import CHANNEL_DELETED, DISCONNECTED, SHUTDOWN, Subscriber, joined
+from eventgate.hub.subscriber import CHANNEL_DELETED, DISCONNECTED, SHUTDOWN, Subscriber
 from eventgate.metrics import registry
 from eventgate.store.database import Database
 from eventgate.store.streams import latest_seqs, operations_to_fill, operations_to_replay
@@ -220,15 +220,14 @@ class Hub:
                 frame = queue[0]
                 if frame.seq and frame.seq <= position:
                     continue
-                data = frame.ws_bytes
+                fresh = queue
                 last = frame.seq
             else:
                 fresh = [f for f in queue if not f.seq or f.seq > position]
                 if not fresh:
                     continue
-                data = joined(fresh)
                 last = max(f.seq for f in fresh)
-            if not direct.write_frames(data):
+            if not direct.write_frames(fresh):
                 subscriber.end(DISCONNECTED)
             elif last:
                 subscriber.position = subscriber.last_sent = last
@@ -337,7 +336,7 @@ class Hub:
         if direct is not None:
             if not direct.is_writable():
                 await direct.wait_writable()
-            if direct.write_frames(joined(frames)):
+            if direct.write_frames(frames):
                 subscriber.sent(frames)
             else:
                 subscriber.end(DISCONNECTED)

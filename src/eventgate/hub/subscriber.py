@@ -25,9 +25,11 @@ CHANNEL_DELETED = "channel_deleted"
 
 
 class DirectConnection(Protocol):
-    """A connection that takes ready-made WebSocket frames (api.live_transport)."""
+    """A connection the hub writes frames to itself, without waking the subscriber's task: a
+    WebSocket takes their ready-made bytes (api.live_transport), an ntfy stream its own
+    rendering of them (api.ntfy.subscribe). False once the connection is gone."""
 
-    def write_frames(self, data: bytes) -> bool: ...
+    def write_frames(self, frames: list[Frame]) -> bool: ...
 
     def is_writable(self) -> bool: ...
 

@@ -37,6 +37,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from eventgate.api.action_links import link_secret
 from eventgate.api.envelope import JSONResponse
+from eventgate.api.http_transport import STREAM_EXTENSION, HttpStreamWriter
 from eventgate.api.live_closing import KEY_ENDED_CODE, KEY_ENDED_REASONS, SERVICE_RESTART_CODE, SLOW_CONSUMER_CODE
 from eventgate.api.live_closing import slow_close_deadline
 from eventgate.api.live_disconnect import until_http_disconnect, until_websocket_disconnect
@@ -177,6 +178,31 @@ def _random_id() -> str:
 # -- HTTP streams ----------------------------------------------------------------------------------
 
 
+class NtfyDirect:
+    """The hub's direct path to an ntfy HTTP stream: frames rendered by the stream's encoder
+    (made once for all subscribers that read alike) and written straight to the socket."""
+
+    __slots__ = ("writer", "encoder")
+
+    def __init__(self, writer: HttpStreamWriter, encoder: NtfyEncoder) -> None:
+        self.writer = writer
+        self.encoder = encoder
+
+    def write_frames(self, frames: list[Frame]) -> bool:
+        frame = self.encoder.frame
+        if len(frames) == 1:
+            body = frame(frames[0]) or b""
+        else:
+            body = b"".join(data for data in map(frame, frames) if data is not None)
+        return self.writer.write(body)
+
+    def is_writable(self) -> bool:
+        return self.writer.is_writable()
+
+    async def wait_writable(self) -> None:
+        await self.writer.wait_writable()
+
+
 class NtfyHttpStream:
     """An ASGI response running one subscription until the client leaves or it is ended."""
 
@@ -198,6 +224,9 @@ class NtfyHttpStream:
             if data is not None:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
 
+        writer = scope.get("extensions", {}).get(STREAM_EXTENSION)
+        if writer is not None:
+            subscriber.direct = NtfyDirect(writer, self.encoder)
         listener = asyncio.get_running_loop().create_task(until_http_disconnect(receive, subscriber))
         try:
             async with slow_close_deadline(subscriber), \
@@ -209,6 +238,7 @@ class NtfyHttpStream:
         except Exception:
             log.exception("ntfy stream of client %s failed", subscriber.client_id)
         finally:
+            subscriber.direct = None
             listener.cancel()
             with contextlib.suppress(BaseException):
                 await listener
