@@ -32,7 +32,14 @@ def test_options_is_204_with_every_method_of_the_path(client, path, methods):
 def test_options_allow_matches_the_openapi_document(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path, operations in paths.items():
-        concrete = path.replace("{id}", "5").replace("{", "x").replace("}", "")
+        if path == "/{topics}/ws":
+            continue  # ntfy's WebSocket: a route for the upgrade only, with no plain HTTP side to ask
+        concrete = path.replace("{id}", "5")
+        for operation in operations.values():  # a parameter that takes only some words takes the first
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("schema", {}).get("enum"):
+                    concrete = concrete.replace("{" + parameter["name"] + "}", str(parameter["schema"]["enum"][0]))
+        concrete = concrete.replace("{", "x").replace("}", "")
         reply = client.options(concrete)
         assert reply.status_code == 204, path
         assert _allow(reply) - {"HEAD", "OPTIONS"} == {method.upper() for method in operations}, path
