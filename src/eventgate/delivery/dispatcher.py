@@ -63,7 +63,7 @@ from eventgate.delivery.messages import (
 from eventgate.delivery.pacing import IngestFirst
 from eventgate.delivery.outbound_http import AddressPolicy, OutboundClient
 from eventgate.delivery.senders import AppriseSender, SendResult, WebhookSender
-from eventgate.domain.action_links import links_for
+from eventgate.domain.action_links import event_links
 from eventgate.domain.destinations import GIVE_UP_AFTER_MS, escalation_webhook_id, retry_delay_ms, webhook_id
 from eventgate.domain.times import now_ms
 from eventgate.metrics import delivery_lag_operations, delivery_lag_seconds, deliveries
@@ -166,9 +166,7 @@ class Dispatcher:
 
     def links(self, event: dict[str, Any]) -> dict[str, str] | None:
         """An ongoing event's one-tap links, when the server has a public URL."""
-        if self.link_secret is None or not self.settings.public_url or event.get("state") != "ongoing":
-            return None
-        return links_for(self.link_secret, self.settings.public_url, event["workspace_id"], event["id"], time.time())
+        return event_links(self.link_secret, self.settings.public_url, event, time.time())
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

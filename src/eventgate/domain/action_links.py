@@ -72,3 +72,11 @@ def links_for(secret: bytes, public_url: str, workspace_id: str, event_id: str, 
     base = public_url.rstrip("/")
     return {action: f"{base}/act/{make_token(secret, LinkGrant(workspace_id, event_id, action, expires_at))}"
             for action in ACTIONS}
+
+
+def event_links(secret: bytes | None, public_url: str | None, event: dict, now_s: float) -> dict[str, str] | None:
+    """An ongoing event's one-tap links; None without a link secret or a public URL, or once it
+    is closed (nothing left to act on)."""
+    if secret is None or not public_url or event.get("state") != "ongoing":
+        return None
+    return links_for(secret, public_url, event["workspace_id"], event["id"], now_s)

@@ -47,7 +47,7 @@ from eventgate.api.ntfy.messages import ntfy_error
 from eventgate.api.ntfy.publish import presented_tokens
 from eventgate.api.ntfy.query import MessageFilter, SubscribeQuery, parse_query, parse_since
 from eventgate.api.ntfy.topics import is_valid_topic
-from eventgate.domain.action_links import links_for
+from eventgate.domain.action_links import event_links
 from eventgate.domain.errors import DomainError
 from eventgate.domain.views import canonical_event, operation_view
 from eventgate.hub.filters import SubscriptionFilter
@@ -119,9 +119,7 @@ class NtfyEncoder:
         topic = self.topic_of_channel.get(op["channel_id"])
         if topic is None:
             return None
-        links = None
-        if self.link_secret is not None and self.public_url and event.get("state") == "ongoing":
-            links = links_for(self.link_secret, self.public_url, event["workspace_id"], event["id"], time.time())
+        links = event_links(self.link_secret, self.public_url, event, time.time())
         body = ntfy_message(op, event, topic, self.public_url, links)
         return self.encode(body) if self.filter.passes(body) else None
 
@@ -242,8 +240,6 @@ class NtfyHttpStream:
             listener.cancel()
             with contextlib.suppress(BaseException):
                 await listener
-
-
 
 
 class NtfyPoll:
